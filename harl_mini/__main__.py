@@ -1,0 +1,56 @@
+"""Command line: ``python -m harl_mini <command>``.
+
+=============================  =====================================================
+``grade NOTEBOOK...``          run exercise notebooks in a fresh kernel, print a
+                               per-check pass/fail summary (exit 0 iff all pass)
+``exercises build``            regenerate exercises/exNN_*.ipynb from exercises/src
+``exercises check``            fail if the committed student notebooks drifted
+``bench [--quick]``            speed figures of the exact oracle
+=============================  =====================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harl_mini", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_grade = sub.add_parser("grade", help="grade exercise notebooks")
+    p_grade.add_argument("notebooks", nargs="+", type=Path)
+    p_ex = sub.add_parser("exercises", help="build or check the student notebooks")
+    p_ex.add_argument("action", choices=["build", "check"])
+    p_ex.add_argument("--src", type=Path, default=Path("exercises/src"))
+    p_ex.add_argument("--out", type=Path, default=Path("exercises"))
+    p_bench = sub.add_parser("bench", help="speed figures of the exact oracle")
+    p_bench.add_argument("rest", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    if args.command == "grade":
+        from harl_mini.grading.notebooks import grade
+
+        return grade(args.notebooks)
+    if args.command == "exercises":
+        from harl_mini.grading.notebooks import sync_problems, write_student_notebooks
+
+        if args.action == "build":
+            for path in write_student_notebooks(args.src, args.out):
+                print(f"wrote {path}")
+            return 0
+        problems = sync_problems(args.src, args.out)
+        for problem in problems:
+            print(problem)
+        print("student notebooks are in sync" if not problems else f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    if args.command == "bench":
+        from harl_mini import bench
+
+        return bench.main(args.rest)
+    return 2  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Every exercise check passes on the reference, rejects every mutant, and reports bad
+student output as one clear message."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from harl_mini.grading import CHECKS, CheckFailed
+from harl_mini.grading.core import register
+from mutants import MUTANTS, REFERENCES
+
+ALL_CHECKS = {name: check for checks in CHECKS.values() for name, check in checks.items()}
+
+
+def test_every_check_has_a_reference_and_three_mutants():
+    assert ALL_CHECKS, "no checks registered"
+    assert set(REFERENCES) == set(ALL_CHECKS), "each check needs a reference in tests/mutants.py"
+    for name in ALL_CHECKS:
+        assert len(MUTANTS.get(name, [])) >= 3, f"{name}: fewer than 3 mutants in tests/mutants.py"
+
+
+@pytest.mark.parametrize("name", sorted(ALL_CHECKS))
+def test_check_passes_on_reference_quickly(name, capsys):
+    start = time.perf_counter()
+    ALL_CHECKS[name].run(REFERENCES[name])
+    elapsed = time.perf_counter() - start
+    assert f"PASS {name}" in capsys.readouterr().out
+    assert elapsed < 2.0, f"{name} took {elapsed:.2f} s (limit 2 s)"
+
+
+@pytest.mark.parametrize(
+    "name,mutant",
+    [(name, m) for name in sorted(MUTANTS) for m in MUTANTS[name]],
+    ids=lambda x: getattr(x, "__name__", x),
+)
+def test_check_rejects_mutant(name, mutant):
+    check = ALL_CHECKS[name]
+    with pytest.raises(CheckFailed) as info:
+        check.run(mutant)
+    message = str(info.value)
+    assert message.startswith(f"{name} (eq. {check.equation})"), message
+
+
+def test_a_toothless_check_is_caught_by_the_mutant_test():
+    """The harness above would flag a check that accepts anything."""
+
+    @register("meta", equation="eq-none")
+    def check_accepts_anything(student_fn):
+        student_fn(torch.zeros(3, dtype=torch.float64), 0.9)
+
+    try:
+        rejected = []
+        for mutant in MUTANTS["check_discounted_returns"]:
+            try:
+                check_accepts_anything(mutant)
+            except CheckFailed:
+                rejected.append(mutant)
+        assert rejected == [], "a toothless check must accept every mutant"
+    finally:
+        CHECKS.pop("meta")
+
+
+def _bad_outputs():
+    def returns_none(*args):
+        return None
+
+    def returns_float32(rewards, *args):
+        return torch.zeros(rewards.shape[0], dtype=torch.float32)
+
+    def returns_wrong_shape(*args):
+        return torch.zeros(2, 2, dtype=torch.float64)
+
+    def returns_nan(rewards, *args):
+        out = torch.zeros(rewards.shape[0], dtype=torch.float64)
+        out[0] = float("nan")
+        return out
+
+    def raises(*args):
+        raise ValueError("student bug")
+
+    def not_implemented(*args):
+        raise NotImplementedError("Exercise 0: implement `f`")
+
+    def returns_list(*args):
+        return [1.0, 2.0]
+
+    return {
+        returns_none: "did you forget `return`",
+        returns_float32: "dtype torch.float32",
+        returns_wrong_shape: "has shape [2, 2]",
+        returns_nan: "contains nan",
+        raises: "raised ValueError: student bug",
+        not_implemented: "is not implemented yet",
+        returns_list: "has type list",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(ALL_CHECKS))
+@pytest.mark.parametrize("bad,expected", list(_bad_outputs().items()), ids=lambda x: getattr(x, "__name__", "msg"))
+def test_bad_student_output_gives_one_clear_message(name, bad, expected):
+    with pytest.raises(CheckFailed) as info:
+        ALL_CHECKS[name].run(bad)
+    message = str(info.value)
+    assert expected in message, message
+    assert "\n" not in message and "Traceback" not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_numpy_float64_output_is_accepted(capsys):
+    ALL_CHECKS["check_discounted_returns"].run(lambda r, g: REFERENCES["check_discounted_returns"](r, g).numpy())
+    assert "PASS" in capsys.readouterr().out
+
+
+def test_check_rejects_a_non_function():
+    with pytest.raises(CheckFailed, match="expected your function"):
+        ALL_CHECKS["check_bellman_backup"].run(np.zeros(3))
