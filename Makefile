@@ -66,7 +66,7 @@ vendor:
 	rm -rf /tmp/harl_mini_vendor && mkdir -p /tmp/harl_mini_vendor
 	cd /tmp/harl_mini_vendor && npm pack --silent mathjax@3.2.2 requirejs@2.3.8 @jupyter-widgets/html-manager@1.0.15 >/dev/null \
 	  && for f in *.tgz; do mkdir -p "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
-	rm -rf book/_vendor/mathjax book/_vendor/widgets && mkdir -p book/_vendor/mathjax/output/chtml/fonts book/_vendor/mathjax/input/tex book/_vendor/widgets
+	rm -rf book/_vendor/mathjax book/_vendor/widgets/*.js book/_vendor/widgets/*.woff* && mkdir -p book/_vendor/mathjax/output/chtml/fonts book/_vendor/mathjax/input/tex book/_vendor/widgets
 	M=/tmp/harl_mini_vendor/mathjax-3.2.2/package; cp $$M/LICENSE book/_vendor/mathjax/ \
 	  && cp $$M/es5/tex-mml-chtml.js book/_vendor/mathjax/ && cp -r $$M/es5/ui $$M/es5/a11y book/_vendor/mathjax/ \
 	  && cp -r $$M/es5/input/tex/extensions book/_vendor/mathjax/input/tex/ \
@@ -74,6 +74,7 @@ vendor:
 	W=/tmp/harl_mini_vendor/jupyter-widgets-html-manager-1.0.15/package; cp $$W/dist/embed-amd.js $$W/dist/*.woff2 $$W/dist/*.woff book/_vendor/widgets/ \
 	  && cp $$W/dist/embed.js.LICENSE.txt book/_vendor/widgets/embed-amd.js.LICENSE.txt
 	cp /tmp/harl_mini_vendor/requirejs-2.3.8/package/require.js book/_vendor/widgets/
+	git checkout -- book/_vendor/widgets/assets-path.js  # ours, not from npm
 
 clean:
 	rm -rf _build

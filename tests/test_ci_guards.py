@@ -39,9 +39,9 @@ def myst_notebook(*cells: str, tags: dict[int, str] | None = None) -> str:
 
 
 def run_pytest(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "--nbval-lax",
-                           "--nbval-current-env", str(path)], capture_output=True, text=True, cwd=path.parent,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "harl_mini.testing.pytest_myst",
+                           "--nbval-lax", "--nbval-current-env", str(path)],
+                          capture_output=True, text=True, cwd=path if path.is_dir() else path.parent, timeout=300)
 
 
 @pytest.mark.slow
@@ -59,17 +59,17 @@ def test_nbval_collects_myst_and_fails_on_a_raising_cell(tmp_path):
 
 
 def test_plain_markdown_is_not_collected(tmp_path):
-    page = tmp_path / "plain.md"
-    page.write_text("# Just prose\n")
-    result = run_pytest(page)
+    (tmp_path / "plain.md").write_text("# Just prose\n")
+    result = run_pytest(tmp_path)
     assert result.returncode == 5, result.stdout  # "no tests ran": .ci/run treats this as a failure
+    assert "no tests ran" in result.stdout
 
 
 def _tiny_book(tmp_path: Path, cell: str) -> Path:
     """A two-page book whose _config.yml keeps our execution settings."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["exclude_patterns"] = ["_build"]
-    config["bibtex_bibfiles"] = []
+    config["bibtex_bibfiles"] = ["references.bib"]
     config["sphinx"]["config"].pop("html_static_path")
     config["sphinx"]["config"].pop("mathjax_path")
     config["sphinx"]["config"].pop("nb_ipywidgets_js")
@@ -78,6 +78,7 @@ def _tiny_book(tmp_path: Path, cell: str) -> Path:
     (book / "_config.yml").write_text(yaml.safe_dump(config))
     (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: page\n")
     (book / "intro.md").write_text("# Intro\n")
+    (book / "references.bib").write_text("@misc{none, title={None}, author={Nobody}, year={2026}}\n")
     (book / "page.md").write_text(myst_notebook("x = 1", cell))
     return book
 
@@ -93,8 +94,9 @@ def test_book_build_fails_on_a_raising_cell_on_every_rebuild(tmp_path):
     book = _tiny_book(tmp_path, "raise RuntimeError('chapter is broken')")
     first, second = _build(book), _build(book)  # the second run is an incremental rebuild
     for run in (first, second):
-        assert run.returncode != 0, run.stdout[-2000:] + run.stderr[-2000:]
-        assert "page" in run.stdout + run.stderr
+        output = run.stdout + run.stderr
+        assert run.returncode != 0, output[-3000:]
+        assert "ExecutionError" in output and "page.md" in output, output[-3000:]
     (book / "page.md").write_text(myst_notebook("x = 1", "assert x == 1"))
     fixed = _build(book)
     assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-3000:]

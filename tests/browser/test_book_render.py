@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import re
 import threading
 from pathlib import Path
@@ -22,13 +23,30 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HTML = ROOT / "_build" / "html"
+HTML = Path(os.environ.get("HARL_MINI_BOOK_HTML", ROOT / "_build" / "html"))
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 SKIP_PAGES = {"genindex.html", "search.html"}
-PAGES = sorted(p.relative_to(HTML).as_posix() for p in HTML.rglob("*.html")
-               if not p.relative_to(HTML).parts[0].startswith("_") and p.name not in SKIP_PAGES) if HTML.exists() else []
+REFRESH = re.compile(r'http-equiv="refresh"\s+content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
+
+
+def _pages() -> tuple[list[str], dict[str, str]]:
+    """Content pages, and redirect pages (meta refresh) with their targets."""
+    pages, redirects = [], {}
+    for p in sorted(HTML.rglob("*.html")) if HTML.exists() else []:
+        rel = p.relative_to(HTML)
+        if rel.parts[0].startswith("_") or p.name in SKIP_PAGES:
+            continue
+        match = REFRESH.search(p.read_text(encoding="utf-8")[:2000])
+        if match:
+            redirects[rel.as_posix()] = match.group(1)
+        else:
+            pages.append(rel.as_posix())
+    return pages, redirects
+
+
+PAGES, REDIRECTS = _pages()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -66,6 +84,11 @@ def test_the_book_has_its_pages():
                  "book/glossary.html", "book/package.html", "chapters/ch01_mdp.html"]:
         assert page in names, f"{page} missing from the built book"
     assert any(p.startswith("exercises/ex") for p in names), "no exercise page in the built book"
+
+
+def test_redirects_point_to_pages():
+    for page, target in REDIRECTS.items():
+        assert (HTML / page).parent.joinpath(target).resolve().is_file(), f"{page} redirects to missing {target}"
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,98 @@
+"""The exact float64 tabular oracle: finite MDPs and cooperative Markov games.
+
+==========================================  ==================================================
+Module                                      What it holds
+==========================================  ==================================================
+:mod:`harl_mini.tabular.mdp`                ``FiniteMDP``; V, Q, A, J, ρ, d; Bellman operators;
+                                            value and policy iteration (Chapter 1)
+:mod:`harl_mini.tabular.game`               ``MarkovGame``; joint and multi-agent Q / A
+                                            (Chapter 7)
+:mod:`harl_mini.tabular.divergence`         state-wise KL and TV, their max and mean
+:mod:`harl_mini.tabular.generators`         random MDPs and games, gridworlds, the chain,
+                                            the ``make_mdp`` registry
+:mod:`harl_mini.tabular.sampling`           vectorised Monte-Carlo rollouts
+==========================================  ==================================================
+
+Everything is re-exported here. The joint functions of :mod:`~harl_mini.tabular.game`
+share their names with the single-agent ones, so here they carry a ``game_`` prefix:
+``game_value``, ``game_q_value``, ``game_advantage``, ``game_objective``,
+``game_visitation`` (equivalently ``harl_mini.tabular.game.value`` and so on).
+"""
+
+from harl_mini.tabular import divergence, game, generators, mdp, sampling
+from harl_mini.tabular.divergence import agent_kl, joint_kl, kl, kl_max, mean_kl, tv, tv_max
+from harl_mini.tabular.game import (
+    MarkovGame,
+    all_multi_agent_q,
+    check_joint_policy,
+    flat_joint_policy,
+    joint_policy,
+    matrix_game,
+    multi_agent_advantage,
+    multi_agent_q,
+    random_policies,
+    uniform_policies,
+)
+from harl_mini.tabular.game import advantage as game_advantage
+from harl_mini.tabular.game import objective as game_objective
+from harl_mini.tabular.game import q_value as game_q_value
+from harl_mini.tabular.game import value as game_value
+from harl_mini.tabular.game import visitation as game_visitation
+from harl_mini.tabular.generators import (
+    GRIDWORLDS,
+    MDPS,
+    Gridworld,
+    chain_mdp,
+    gridworld,
+    make_mdp,
+    random_game,
+    random_mdp,
+)
+from harl_mini.tabular.mdp import (
+    FiniteMDP,
+    PolicyIterationResult,
+    ValueIterationResult,
+    advantage,
+    bellman_expectation_backup,
+    bellman_optimality_backup,
+    bellman_residual,
+    check_policy,
+    expected_reward,
+    greedy_policy,
+    objective,
+    optimal_value,
+    policy_iteration,
+    q_from_v,
+    q_value,
+    random_policy,
+    state_distribution,
+    transition_matrix,
+    uniform_policy,
+    value,
+    value_iteration,
+    visitation,
+)
+from harl_mini.tabular.sampling import Trajectories, default_horizon, sample_returns, sample_trajectories
+
+__all__ = [
+    # modules
+    "mdp", "game", "divergence", "generators", "sampling",
+    # mdp
+    "FiniteMDP", "check_policy", "uniform_policy", "random_policy", "transition_matrix",
+    "expected_reward", "value", "q_from_v", "q_value", "advantage", "objective", "visitation",
+    "state_distribution", "bellman_expectation_backup", "bellman_optimality_backup",
+    "bellman_residual", "greedy_policy", "value_iteration", "ValueIterationResult",
+    "policy_iteration", "PolicyIterationResult", "optimal_value",
+    # game
+    "MarkovGame", "matrix_game", "check_joint_policy", "joint_policy", "flat_joint_policy",
+    "uniform_policies", "random_policies", "game_value", "game_q_value", "game_advantage",
+    "game_objective", "game_visitation", "multi_agent_q", "multi_agent_advantage",
+    "all_multi_agent_q",
+    # divergence
+    "kl", "kl_max", "mean_kl", "tv", "tv_max", "agent_kl", "joint_kl",
+    # generators
+    "random_mdp", "random_game", "gridworld", "Gridworld", "GRIDWORLDS", "chain_mdp", "MDPS",
+    "make_mdp",
+    # sampling
+    "sample_returns", "sample_trajectories", "Trajectories", "default_horizon",
+]
