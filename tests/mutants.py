@@ -140,3 +140,117 @@ MUTANTS.update({
                                 evaluation_one_backup],
     "check_value_iteration_step": [vi_step_without_gamma, vi_step_transposed_P, vi_step_expectation, vi_step_min],
 })
+
+# --------------------------------------------------------------------------- Exercise 4
+
+from harl_mini.losses import ppo_clip_loss  # noqa: E402
+from harl_mini.trust_region import backtracking_line_search  # noqa: E402
+
+
+def ref_line_search(evaluate, expected_improvement, delta, backtrack_coeff, max_backtracks):
+    result = backtracking_line_search(evaluate, expected_improvement, delta, backtrack_coeff, max_backtracks)
+    return result.accepted, result.fraction
+
+
+def line_search_skips_kl(evaluate, expected_improvement, delta, backtrack_coeff, max_backtracks):
+    """Accepts the first improving step whatever its KL."""
+    fraction = 1.0
+    for _ in range(max_backtracks + 1):
+        improvement, _kl = evaluate(fraction)
+        if improvement > 0:
+            return True, fraction
+        fraction *= backtrack_coeff
+    return False, 0.0
+
+
+def line_search_skips_improvement(evaluate, expected_improvement, delta, backtrack_coeff, max_backtracks):
+    """Accepts the first step inside the KL ball even if the surrogate got worse."""
+    fraction = 1.0
+    for _ in range(max_backtracks + 1):
+        _improvement, kl = evaluate(fraction)
+        if kl <= delta:
+            return True, fraction
+        fraction *= backtrack_coeff
+    return False, 0.0
+
+
+def line_search_one_try_short(evaluate, expected_improvement, delta, backtrack_coeff, max_backtracks):
+    """Off by one: tries only max_backtracks fractions instead of max_backtracks + 1."""
+    fraction = 1.0
+    for _ in range(max_backtracks):
+        improvement, kl = evaluate(fraction)
+        if kl <= delta and improvement > 0:
+            return True, fraction
+        fraction *= backtrack_coeff
+    return False, 0.0
+
+
+def line_search_keeps_last_fraction(evaluate, expected_improvement, delta, backtrack_coeff, max_backtracks):
+    """On failure returns the last fraction tried instead of 0 (moves the parameters anyway)."""
+    fraction = 1.0
+    for _ in range(max_backtracks + 1):
+        improvement, kl = evaluate(fraction)
+        if kl <= delta and improvement > 0:
+            return True, fraction
+        fraction *= backtrack_coeff
+    return False, fraction / backtrack_coeff
+
+
+def line_search_halves(evaluate, expected_improvement, delta, backtrack_coeff, max_backtracks):
+    """Ignores backtrack_coeff and always halves."""
+    fraction = 1.0
+    for _ in range(max_backtracks + 1):
+        improvement, kl = evaluate(fraction)
+        if kl <= delta and improvement > 0:
+            return True, fraction
+        fraction *= 0.5
+    return False, 0.0
+
+
+# --------------------------------------------------------------------------- Exercise 5
+
+
+def ref_ppo_clip_loss(logp, logp_old, adv, clip_eps):
+    return ppo_clip_loss(logp, logp_old, adv, clip_eps)
+
+
+def _ratio(logp, logp_old):
+    return torch.exp(logp - logp_old)
+
+
+def ppo_max_instead_of_min(logp, logp_old, adv, clip_eps):
+    r = _ratio(logp, logp_old)
+    return -torch.maximum(r * adv, r.clamp(1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def ppo_clips_advantage(logp, logp_old, adv, clip_eps):
+    """Clips the advantage instead of the ratio."""
+    r = _ratio(logp, logp_old)
+    return -torch.minimum(r * adv, r * adv.clamp(-clip_eps, clip_eps)).mean()
+
+
+def ppo_objective_not_loss(logp, logp_old, adv, clip_eps):
+    """Returns the objective (to maximise) instead of the loss (to minimise)."""
+    r = _ratio(logp, logp_old)
+    return torch.minimum(r * adv, r.clamp(1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def ppo_log_ratio(logp, logp_old, adv, clip_eps):
+    """Uses logp - logp_old as if it were the ratio."""
+    r = logp - logp_old
+    return -torch.minimum(r * adv, r.clamp(1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def ppo_clip_without_min(logp, logp_old, adv, clip_eps):
+    """Drops the min: only the clipped term (zero gradient inside the range is lost too)."""
+    r = _ratio(logp, logp_old)
+    return -(r.clamp(1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+REFERENCES.update({"check_line_search": ref_line_search, "check_ppo_clip_loss": ref_ppo_clip_loss})
+MUTANTS.update({
+    "check_line_search": [line_search_skips_kl, line_search_skips_improvement, line_search_one_try_short,
+                          line_search_keeps_last_fraction, line_search_halves],
+    "check_ppo_clip_loss": [ppo_max_instead_of_min, ppo_clips_advantage, ppo_objective_not_loss, ppo_log_ratio,
+                            ppo_clip_without_min],
+})

@@ -62,20 +62,11 @@ def test_a_toothless_check_is_caught_by_the_mutant_test():
         CHECKS.pop("meta")
 
 
-def _bad_outputs():
+def _bad_variants(reference):
+    """Wrong student functions derived from the reference: each breaks one output contract."""
+
     def returns_none(*args):
         return None
-
-    def returns_float32(rewards, *args):
-        return torch.zeros(rewards.shape[0], dtype=torch.float32)
-
-    def returns_wrong_shape(*args):
-        return torch.zeros(2, 2, dtype=torch.float64)
-
-    def returns_nan(rewards, *args):
-        out = torch.zeros(rewards.shape[0], dtype=torch.float64)
-        out[0] = float("nan")
-        return out
 
     def raises(*args):
         raise ValueError("student bug")
@@ -83,28 +74,44 @@ def _bad_outputs():
     def not_implemented(*args):
         raise NotImplementedError("Exercise 0: implement `f`")
 
-    def returns_list(*args):
-        return [1.0, 2.0]
+    def returns_string(*args):
+        return "42"
 
-    return {
-        returns_none: "did you forget `return`",
-        returns_float32: "dtype torch.float32",
-        returns_wrong_shape: "has shape [2, 2]",
-        returns_nan: "contains nan",
-        raises: "raised ValueError: student bug",
-        not_implemented: "is not implemented yet",
-        returns_list: "has type list",
-    }
+    variants = {returns_none: "None", raises: "raised ValueError: student bug",
+                not_implemented: "is not implemented yet", returns_string: "str"}
+
+    def as_float32(*args):
+        return reference(*args).detach().to(torch.float32)
+
+    def with_extra_axis(*args):
+        return reference(*args).detach().unsqueeze(0)
+
+    def with_nan(*args):
+        out = reference(*args).detach().clone()
+        out.view(-1)[0] = float("nan")
+        return out
+
+    def as_list(*args):
+        return reference(*args).detach().tolist()
+
+    variants.update({as_float32: "dtype torch.float32", with_extra_axis: "has shape",
+                     with_nan: "contains nan", as_list: "has type"})
+    return variants
 
 
-@pytest.mark.parametrize("name", sorted(ALL_CHECKS))
-@pytest.mark.parametrize("bad,expected", list(_bad_outputs().items()), ids=lambda x: getattr(x, "__name__", "msg"))
+TENSOR_CHECKS = sorted(name for name in ALL_CHECKS if name != "check_line_search")
+CASES = [(name, bad, expected) for name in sorted(ALL_CHECKS)
+         for bad, expected in _bad_variants(REFERENCES[name]).items()
+         if name in TENSOR_CHECKS or bad.__name__ in {"returns_none", "raises", "not_implemented", "returns_string"}]
+
+
+@pytest.mark.parametrize("name,bad,expected", CASES, ids=[f"{n}-{b.__name__}" for n, b, _ in CASES])
 def test_bad_student_output_gives_one_clear_message(name, bad, expected):
     with pytest.raises(CheckFailed) as info:
         ALL_CHECKS[name].run(bad)
     message = str(info.value)
     assert expected in message, message
-    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(name) and "\n" not in message and "Traceback" not in message
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
