@@ -254,3 +254,55 @@ MUTANTS.update({
     "check_ppo_clip_loss": [ppo_max_instead_of_min, ppo_clips_advantage, ppo_objective_not_loss, ppo_log_ratio,
                             ppo_clip_without_min],
 })
+
+# --------------------------------------------------------------------------- Exercise 2
+
+from harl_mini.advantages import gae  # noqa: E402
+
+
+def ref_gae(rewards, values, next_values, terminated, truncated, gamma, lam):
+    return gae(rewards, values, next_values, terminated, truncated, gamma, lam)[0]
+
+
+def _gae_loop(deltas, gamma_lam, not_done):
+    adv = torch.zeros_like(deltas)
+    running = torch.zeros_like(deltas[0])
+    for t in reversed(range(deltas.shape[0])):
+        running = deltas[t] + gamma_lam * not_done[t] * running
+        adv[t] = running
+    return adv
+
+
+def gae_bootstraps_through_termination(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """Ignores `terminated` in the TD error: bootstraps from a terminal state."""
+    deltas = rewards + gamma * next_values - values
+    return _gae_loop(deltas, gamma * lam, (~(terminated | truncated)).double())
+
+
+def gae_never_cuts(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """Accumulates across episode boundaries."""
+    deltas = rewards + gamma * (~terminated).double() * next_values - values
+    return _gae_loop(deltas, gamma * lam, torch.ones_like(deltas))
+
+
+def gae_gamma_not_gamma_lambda(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """Uses gamma instead of gamma * lambda in the recursion."""
+    deltas = rewards + gamma * (~terminated).double() * next_values - values
+    return _gae_loop(deltas, gamma, (~(terminated | truncated)).double())
+
+
+def gae_truncation_as_termination(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """Treats a time-limit truncation as a terminal state (no bootstrap)."""
+    done = terminated | truncated
+    deltas = rewards + gamma * (~done).double() * next_values - values
+    return _gae_loop(deltas, gamma * lam, (~done).double())
+
+
+def gae_only_td_error(rewards, values, next_values, terminated, truncated, gamma, lam):
+    """Returns the one-step TD errors whatever lambda is."""
+    return rewards + gamma * (~terminated).double() * next_values - values
+
+
+REFERENCES["check_gae"] = ref_gae
+MUTANTS["check_gae"] = [gae_bootstraps_through_termination, gae_never_cuts, gae_gamma_not_gamma_lambda,
+                        gae_truncation_as_termination, gae_only_td_error]
