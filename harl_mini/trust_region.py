@@ -147,11 +147,14 @@ class TRPOStepResult:
 
 def trpo_step(theta: torch.Tensor, g: torch.Tensor, Fvp: Callable[[torch.Tensor], torch.Tensor], delta: float,
               evaluate: Callable[[torch.Tensor], tuple[float, float]], cg_iters: int = 10, damping: float = 0.0,
+              cg_residual_tol: float = 1e-10,
               backtrack_coeff: float = 0.8, max_backtracks: int = 10, accept_ratio: float = 0.0) -> TRPOStepResult:
     """One TRPO update of a flat parameter vector (see the module docstring).
 
     ``evaluate(theta_new)`` returns ``(surrogate gain, KL)`` at ``theta_new``. If the line
-    search accepts nothing, the returned ``theta`` is the old one (unchanged).
+    search accepts nothing, the returned ``theta`` is the old one (unchanged). If the CG
+    direction is exactly zero (g = 0, or ‖g‖² below CG's residual tolerance), no step is
+    tried: ``accepted`` is False and the history holds one "zero search direction" entry.
     """
     if delta <= 0:
         raise HarlMiniError(f"delta: the KL radius must be positive, got {delta}")
@@ -161,7 +164,11 @@ def trpo_step(theta: torch.Tensor, g: torch.Tensor, Fvp: Callable[[torch.Tensor]
     def damped(v: torch.Tensor) -> torch.Tensor:
         return Fvp(v) + damping * v
 
-    s = conjugate_gradient(damped, g, iters=cg_iters)
+    s = conjugate_gradient(damped, g, iters=cg_iters, residual_tol=cg_residual_tol)
+    if not bool(s.any()):
+        # g = 0 (or so small that CG stopped at x = 0): a stationary point, nothing to step along
+        return TRPOStepResult(theta.clone(), s, 0.0, 0.0,
+                              LineSearchResult(False, 0.0, 0.0, 0.0, [(0.0, 0.0, 0.0, "zero search direction")]))
     beta = max_step_length(s, damped(s), delta)
     full_step = beta * s
     expected = float(torch.dot(g, full_step))

@@ -96,3 +96,44 @@ __all__ = [
     # sampling
     "sample_returns", "sample_trajectories", "Trajectories", "default_horizon",
 ]
+
+# Chapters 2-5: exact policy gradients and natural gradients of tabular softmax policies
+# (softmax.py), TRPO and PPO theory (trpo.py).
+from harl_mini.tabular import trpo  # noqa: E402
+from harl_mini.tabular.softmax import (  # noqa: E402
+    OptimisationHistory,
+    fisher_matrix,
+    fisher_vector_product,
+    natural_gradient,
+    npg_multiplicative_weights,
+    npg_update,
+    objective_from_logits,
+    performance_difference,
+    performance_difference_normalised,
+    policy_gradient,
+    run_npg,
+    run_pg,
+    softmax_policy,
+)
+from harl_mini.tabular.trpo import (  # noqa: E402
+    MinorizeMaximizeResult,
+    exact_trpo_step,
+    minorize_maximize_step,
+    penalty_constant,
+    ppo_objective,
+    sharp_bound,
+    surrogate,
+    trpo_lower_bound,
+    tv_lower_bound,
+)
+
+__all__ += [
+    # softmax (Chapters 2-3)
+    "softmax_policy", "objective_from_logits", "policy_gradient", "performance_difference",
+    "performance_difference_normalised", "fisher_matrix", "fisher_vector_product",
+    "natural_gradient", "npg_update", "npg_multiplicative_weights", "OptimisationHistory",
+    "run_npg", "run_pg",
+    # trpo (Chapters 4-5)
+    "trpo", "surrogate", "penalty_constant", "trpo_lower_bound", "tv_lower_bound", "sharp_bound",
+    "exact_trpo_step", "MinorizeMaximizeResult", "minorize_maximize_step", "ppo_objective",
+]

@@ -1,0 +1,426 @@
+r"""Exact trust-region theory on tabular MDPs: TRPO's surrogate, its bounds, its steps, PPO's clip (Chapters 4–5).
+
+Everything is computed exactly from the oracle of :mod:`harl_mini.tabular.mdp` (J, V, A,
+ρ, d) and the divergences of :mod:`harl_mini.tabular.divergence`; the practical TRPO step
+goes through the same :func:`harl_mini.trust_region.trpo_step` as the sampled algorithms,
+and the PPO objective through :func:`harl_mini.losses.ppo_clip_objective`.
+
+Conventions (theory reference §0, convention U, as in TRPO): J, A unnormalised,
+ρ_π = Σ_t γ^t Pr(s_t = ·) (mass 1/(1−γ)), d_π = (1−γ) ρ_π.
+
+==============  ========  =====================================================
+Symbol          Shape     Meaning
+==============  ========  =====================================================
+``pi``          [S, A]    old policy π (the point the surrogate is built at)
+``pi_new``      [S, A]    candidate policy π̃
+``adv``         [S, A]    A^π, advantage of the **old** policy
+``rho``         [S]       ρ_π, visitation of the old policy
+``d``           [S]       d_π = (1−γ) ρ_π
+``eps``         scalar    ε = max_{s,a} |A^π(s, a)| (over all pairs, visited or not)
+``C``           scalar    4εγ/(1−γ)², TRPO's penalty coefficient
+``alpha``       scalar    D_TV^max(π, π̃)
+``kl_max``      scalar    D_KL^max(π, π̃) = max_s KL(π(·|s) ‖ π̃(·|s))
+``delta``       scalar    trust-region radius on the mean KL under d_π
+``clip_eps``    scalar    PPO's clip range ε_clip
+==============  ========  =====================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from harl_mini.errors import HarlMiniError
+from harl_mini.losses import ppo_clip_objective
+from harl_mini.tabular import mdp as _m
+from harl_mini.tabular.divergence import kl_max, mean_kl, tv_max
+from harl_mini.tabular.mdp import (
+    DTYPE,
+    FiniteMDP,
+    advantage,
+    check_policy,
+    greedy_policy,
+    objective,
+    state_distribution,
+    visitation,
+)
+from harl_mini.tabular.softmax import _fvp, _theta, policy_gradient, softmax_policy
+from harl_mini.trust_region import TRPOStepResult, trpo_step
+
+__all__ = [
+    "surrogate",
+    "penalty_constant",
+    "trpo_lower_bound",
+    "tv_lower_bound",
+    "sharp_bound",
+    "exact_trpo_step",
+    "MinorizeMaximizeResult",
+    "minorize_maximize_step",
+    "ppo_objective",
+]
+
+
+def _policies(mdp: FiniteMDP, pi, pi_new, names=("pi", "pi_new")) -> tuple[torch.Tensor, torch.Tensor]:
+    S, A = mdp.num_states, mdp.num_actions
+    return check_policy(pi, S, A, names[0]), check_policy(pi_new, S, A, names[1])
+
+
+def _gain(rho: torch.Tensor, adv: torch.Tensor, pi_new: torch.Tensor) -> torch.Tensor:
+    """Σ_s ρ(s) Σ_a π̃(a|s) A(s,a): the surrogate's improvement term (the one formula for it)."""
+    return (rho.unsqueeze(-1) * pi_new * adv).sum()
+
+
+# ---------------------------------------------------------------------------------------
+# The surrogate and TRPO's bounds
+# ---------------------------------------------------------------------------------------
+
+
+def surrogate(mdp: FiniteMDP, pi, pi_new) -> torch.Tensor:
+    r"""TRPO's local approximation L_π(π̃), a 0-dim tensor (differentiable in π̃).
+
+    Implements Chapter 4, eq. ``eq-surrogate`` (TRPO eq. 3):
+    L_π(π̃) = J(π) + Σ_s ρ_π(s) Σ_a π̃(a | s) A^π(s, a).
+    It is the performance-difference identity (eq. ``eq-pdl``) with the new policy's
+    visitation ρ_{π̃} replaced by the old one's, ρ_π. Hence L_π(π) = J(π) (because
+    Σ_a π A^π = 0) and ∇_θ L_{π_θ0}(π_θ)|_{θ0} = ∇_θ J(π_θ)|_{θ0} (TRPO eq. 4).
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``pi``      [S, A]   old policy π (supplies J, ρ_π and A^π)
+    ``pi_new``  [S, A]   candidate π̃
+    returns     []       L_π(π̃)
+    ==========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi, pi_new = _policies(mdp, pi, pi_new)
+    return objective(mdp, pi) + _gain(visitation(mdp, pi), advantage(mdp, pi), pi_new)
+
+
+def _eps(mdp: FiniteMDP, pi: torch.Tensor) -> torch.Tensor:
+    """ε = max over all (s, a) of |A^π(s, a)|."""
+    return advantage(mdp, pi).abs().max()
+
+
+def penalty_constant(mdp: FiniteMDP, pi) -> torch.Tensor:
+    r"""TRPO's penalty coefficient C = 4εγ/(1−γ)², ε = max_{s,a} |A^π(s,a)| (0-dim tensor).
+
+    Implements Chapter 4, eq. ``eq-trpo-bound`` (TRPO Theorem 1). The maximum defining ε runs
+    over **all** state-action pairs, including states the policy never visits.
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``pi``      [S, A]   old policy π
+    ``eps``     []       max_{s,a} |A^π(s,a)|
+    returns     []       C
+    ==========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi = check_policy(pi, mdp.num_states, mdp.num_actions, "pi")
+    g = mdp.gamma
+    return 4.0 * _eps(mdp, pi) * g / (1.0 - g) ** 2
+
+
+def trpo_lower_bound(mdp: FiniteMDP, pi, pi_new) -> torch.Tensor:
+    r"""TRPO's KL lower bound M_π(π̃) = L_π(π̃) − C · D_KL^max(π, π̃) ≤ J(π̃) (0-dim tensor).
+
+    Implements Chapter 4, eq. ``eq-trpo-bound`` (TRPO eq. 9): J(π̃) ≥ L_π(π̃) − C D_KL^max(π, π̃),
+    C = 4εγ/(1−γ)². Equality at π̃ = π. The bound is −∞ when π̃ drops an action π uses.
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``pi``      [S, A]   old policy π
+    ``pi_new``  [S, A]   candidate π̃
+    ``C``       []       :func:`penalty_constant`
+    ``kl_max``  []       max_s KL(π(·|s) ‖ π̃(·|s))
+    returns     []       L − C·kl_max
+    ==========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi, pi_new = _policies(mdp, pi, pi_new)
+    return surrogate(mdp, pi, pi_new) - penalty_constant(mdp, pi) * kl_max(pi, pi_new)
+
+
+def tv_lower_bound(mdp: FiniteMDP, pi, pi_new) -> torch.Tensor:
+    r"""TRPO Theorem 1 in its total-variation form: L_π(π̃) − C α² ≤ J(π̃) (0-dim tensor).
+
+    Implements Chapter 4, eq. ``eq-trpo-tv-bound`` (TRPO eq. 8):
+    J(π̃) ≥ L_π(π̃) − (4εγ/(1−γ)²) α², α = D_TV^max(π, π̃). Since α² ≤ D_KL^max, it is at
+    least as tight as :func:`trpo_lower_bound`.
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``pi``      [S, A]   old policy π
+    ``pi_new``  [S, A]   candidate π̃
+    ``alpha``   []       max_s TV(π(·|s), π̃(·|s))
+    returns     []       L − C·α²
+    ==========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi, pi_new = _policies(mdp, pi, pi_new)
+    return surrogate(mdp, pi, pi_new) - penalty_constant(mdp, pi) * tv_max(pi, pi_new) ** 2
+
+
+def sharp_bound(mdp: FiniteMDP, pi, pi_new) -> torch.Tensor:
+    r"""The two-sided error bound inside TRPO's proof: |J(π̃) − L_π(π̃)| ≤ this (0-dim tensor).
+
+    Implements Chapter 4, eq. ``eq-trpo-sharp`` (TRPO Appendix A, eqs. 41–45):
+    |J(π̃) − L_π(π̃)| ≤ Σ_t γ^t 4εα(1 − (1−α)^t) = 4α²γε / ((1−γ)(1 − γ(1−α))),
+    which is ≤ C α² = 4εγα²/(1−γ)². It holds in both directions, so L also cannot
+    *under*-estimate J by more than this.
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``pi``      [S, A]   old policy π
+    ``pi_new``  [S, A]   candidate π̃
+    ``alpha``   []       D_TV^max(π, π̃)
+    ``eps``     []       max_{s,a} |A^π(s,a)|
+    returns     []       4α²γε / ((1−γ)(1−γ(1−α)))
+    ==========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi, pi_new = _policies(mdp, pi, pi_new)
+    g = mdp.gamma
+    alpha = tv_max(pi, pi_new)
+    return 4.0 * alpha**2 * g * _eps(mdp, pi) / ((1.0 - g) * (1.0 - g * (1.0 - alpha)))
+
+
+# ---------------------------------------------------------------------------------------
+# The practical TRPO step, exactly
+# ---------------------------------------------------------------------------------------
+
+
+def exact_trpo_step(mdp: FiniteMDP, theta, delta, cg_iters=None, backtrack_coeff=0.8,
+                    max_backtracks=10) -> TRPOStepResult:
+    r"""One TRPO update of tabular softmax logits with exact gradients, Fisher and KL.
+
+    Implements Chapter 4, eqs. ``eq-trpo-problem``, ``eq-trpo-direction`` and ``eq-trpo-step``
+    (TRPO eq. 12 and Appendix C): maximise L_{θ_old}(θ) subject to
+    D̄_KL(θ_old, θ) = Σ_s d_{π_old}(s) KL(π_old(·|s) ‖ π_θ(·|s)) ≤ δ, via
+    :func:`harl_mini.trust_region.trpo_step` with
+
+    * g = ∇_θ L_{θ_old}(θ)|_{θ_old} = ∇J(θ_old) = ρ π A (:func:`policy_gradient`);
+    * Fvp = the exact Fisher under d_{π_old} (the Hessian of D̄_KL at θ_old), no damping;
+    * evaluate(θ) = (L(θ) − L(θ_old), D̄_KL(θ_old, θ)), both exact.
+
+    F is singular (one null direction per state); g lies in its range, so CG from 0 finds
+    the minimum-norm solution F⁺g, i.e. the natural gradient (up to CG's stopping rule
+    ‖F s − g‖² ≤ 1e-10, the shared default of ``trpo_step``). The returned :class:`~harl_mini.trust_region.TRPOStepResult`
+    holds ``theta`` and ``direction`` reshaped to [S, A]; ``line_search.history`` shows every
+    fraction tried and why it was rejected ("kl > delta", "no improvement").
+
+    ====================  =======  ===========================================
+    Symbol                Shape    Meaning
+    ====================  =======  ===========================================
+    ``theta``             [S, A]   logits θ_old
+    ``delta``             scalar   KL radius δ > 0
+    ``cg_iters``          int      CG iterations (default S·A: exact in exact arithmetic)
+    ``backtrack_coeff``   scalar   line-search shrink factor c ∈ (0, 1)
+    ``max_backtracks``    int      fractions tried: 1, c, …, c^max_backtracks
+    returns               —        TRPOStepResult
+    ====================  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    theta = _theta(theta, mdp).detach()
+    S, A = mdp.num_states, mdp.num_actions
+    if cg_iters is None:
+        cg_iters = S * A
+    cg_iters = _m._check_positive_int(cg_iters, "cg_iters")
+    max_backtracks = _nonneg_int(max_backtracks, "max_backtracks")
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not math.isfinite(delta):
+        raise HarlMiniError(f"delta: expected a finite positive number, got {delta!r}")
+    pi_old = softmax_policy(theta)
+    d = state_distribution(mdp, pi_old)
+    rho = visitation(mdp, pi_old)
+    adv = advantage(mdp, pi_old)
+    gain_old = _gain(rho, adv, pi_old)  # = 0 up to round-off; L(θ) − L(θ_old) subtracts it
+    g = policy_gradient(mdp, theta).reshape(-1)
+
+    def fvp(v: torch.Tensor) -> torch.Tensor:
+        return _fvp(pi_old, d, v.reshape(S, A)).reshape(-1)
+
+    def evaluate(theta_flat: torch.Tensor) -> tuple[float, float]:
+        pi_new = softmax_policy(theta_flat.reshape(S, A))
+        return float(_gain(rho, adv, pi_new) - gain_old), float(mean_kl(pi_old, pi_new, d))
+
+    result = trpo_step(theta.reshape(-1), g, fvp, float(delta), evaluate, cg_iters=cg_iters, damping=0.0,
+                       cg_residual_tol=max(1e-20 * float(g @ g), 1e-24),  # exact: solve tightly
+                       backtrack_coeff=backtrack_coeff, max_backtracks=max_backtracks)
+    return dataclasses.replace(result, theta=result.theta.reshape(S, A), direction=result.direction.reshape(S, A))
+
+
+def _nonneg_int(x, name: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or int(x) < 0:
+        raise HarlMiniError(f"{name}: expected a non-negative integer, got {x!r}")
+    return int(x)
+
+
+# ---------------------------------------------------------------------------------------
+# TRPO Algorithm 1: exact minorise-maximise
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class MinorizeMaximizeResult:
+    """Outcome of :func:`minorize_maximize_step`.
+
+    ============  =======  ==================================================
+    Field         Shape    Meaning
+    ============  =======  ==================================================
+    ``pi_new``    [S, A]   π_{i+1} = argmax_π̃ M_i(π̃)
+    ``J_old``     []       J(π_i) = M_i(π_i)
+    ``M_new``     []       M_i(π_{i+1}) = L − C·D_KL^max; J(π_{i+1}) ≥ M_new ≥ J_old
+    ``kl_max``    []       D_KL^max(π_i, π_{i+1})
+    ``C``         []       the penalty coefficient used
+    ============  =======  ==================================================
+    """
+
+    pi_new: torch.Tensor
+    J_old: torch.Tensor
+    M_new: torch.Tensor
+    kl_max: torch.Tensor
+    C: torch.Tensor
+
+
+def _bisect_decreasing(f, target, lo, hi, iters: int = 64):
+    """Vectorised bisection for the root of f(x) = target, f decreasing on [lo, hi] (clamped)."""
+    lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), np.shape(target)).copy()
+    hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), np.shape(target)).copy()
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        above = f(mid) > target
+        lo = np.where(above, mid, lo)
+        hi = np.where(above, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def _mm_solve(pi: np.ndarray, adv: np.ndarray, rho: np.ndarray, C: float) -> np.ndarray:
+    """Exact maximiser of Σ_s ρ_s ⟨q_s, A_s⟩ − C max_s KL(π_s ‖ q_s) over policies q (π > 0).
+
+    Epigraph form: maximise Σ_s ρ_s⟨q_s, A_s⟩ − C t subject to KL(π_s ‖ q_s) ≤ t. The KKT
+    conditions give, on every state whose advantage is not constant, q_s ∝ π_s / (μ_s − A_s)
+    with μ_s > max_a A_s, chosen so that KL(π_s ‖ q_s) = t; the per-state multiplier is
+    κ_s = 1 / Σ_a π_s(a)/(μ_s − A_s(a)), and t is fixed by Σ_s ρ_s κ_s = C.
+    Both equations are monotone, so two nested bisections solve them to round-off.
+    """
+    adv = adv - (pi * adv).sum(-1, keepdims=True)  # exactly mean-zero under π (q is shift-invariant)
+    top = adv.max(-1)
+    spread = top - adv.min(-1)
+    active = (rho > 0) & (spread > 1e-12 * max(1.0, float(np.abs(adv).max())))
+    q = pi.copy()
+    if not active.any():
+        return q
+    P, Ad, r, top, spread = pi[active], adv[active], rho[active], top[active], spread[active]
+    gap = top[:, None] - Ad  # ≥ 0, zero at the best action
+
+    def family(v):  # v: log((μ − max A)/spread), per state
+        dlt = spread * np.exp(v)
+        c = gap + dlt[:, None]  # μ − A > 0
+        y = c / (top + dlt)[:, None]  # (μ − A)/μ
+        kl_s = (P * np.log(y)).sum(-1) + np.log((P / y).sum(-1))
+        kappa = 1.0 / (P / c).sum(-1)
+        return c, kl_s, kappa
+
+    def v_of_t(log_t):
+        return _bisect_decreasing(lambda v: family(v)[1], np.full(len(P), np.exp(log_t)), -80.0, 80.0)
+
+    def G(log_t):  # Σ_s ρ_s κ_s(t), decreasing in t
+        return float((r * family(v_of_t(log_t))[2]).sum())
+
+    log_t = float(_bisect_decreasing(lambda x: np.array([G(float(x[0]))]), np.array([C]), -90.0, 10.0)[0])
+    c = family(v_of_t(log_t))[0]
+    w = P / c
+    q[active] = w / w.sum(-1, keepdims=True)
+    return q
+
+
+def minorize_maximize_step(mdp: FiniteMDP, pi) -> MinorizeMaximizeResult:
+    r"""One iteration of TRPO's Algorithm 1, solved exactly: π_{i+1} = argmax_π̃ M_i(π̃).
+
+    Implements Chapter 4, eq. ``eq-trpo-mm`` (TRPO Algorithm 1):
+    M_i(π̃) = L_{π_i}(π̃) − C D_KL^max(π_i, π̃), C = 4εγ/(1−γ)². Since J ≥ M_i with equality at
+    π_i, J(π_{i+1}) ≥ M_i(π_{i+1}) ≥ M_i(π_i) = J(π_i): J is monotone.
+
+    How the maximum is found (no gradient steps): M_i is concave in the policy table. In
+    epigraph form, maximise Σ_s ρ(s)⟨π̃_s, A_s⟩ − C t subject to KL(π_s ‖ π̃_s) ≤ t for all s.
+    Its KKT conditions say that on each state with a non-constant advantage
+    π̃(a|s) ∝ π(a|s) / (μ_s − A(s,a)) with μ_s > max_a A(s,a) set so that the state's KL equals
+    t, and t is set so that the multipliers κ_s = 1/Σ_a π(a|s)/(μ_s − A(s,a)) satisfy
+    Σ_s ρ(s) κ_s = C. Both conditions are monotone in their unknown, and two nested
+    bisections (in log-space, 64 steps each) solve them to round-off. States with ρ = 0 or a
+    constant advantage keep π. π must be strictly positive (e.g. a softmax policy): KL from
+    a policy with zeros is not handled by this family. For γ = 0, C = 0 and the maximiser is
+    the greedy policy with respect to A.
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``pi``      [S, A]   π_i, all entries > 0
+    returns     —        :class:`MinorizeMaximizeResult`
+    ==========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi = check_policy(pi, mdp.num_states, mdp.num_actions, "pi").detach()
+    if bool((pi <= 0).any()):
+        idx = tuple(int(i) for i in torch.nonzero(pi <= 0)[0])
+        raise HarlMiniError(f"pi: minorize_maximize_step needs a strictly positive policy; pi{list(idx)} = {float(pi[idx]):.3g}")
+    adv = advantage(mdp, pi)
+    rho = visitation(mdp, pi)
+    C = penalty_constant(mdp, pi)
+    if mdp.gamma == 0.0:
+        pi_new = greedy_policy(adv)
+    else:
+        q = _mm_solve(pi.numpy(), adv.numpy(), rho.numpy(), float(C))
+        pi_new = torch.as_tensor(q, dtype=DTYPE)
+    kl = kl_max(pi, pi_new)
+    J_old = objective(mdp, pi)
+    # with C = 0 the penalty term is 0 · (possibly +inf): M is just the surrogate
+    M_new = trpo_lower_bound(mdp, pi, pi_new) if float(C) > 0 else surrogate(mdp, pi, pi_new)
+    return MinorizeMaximizeResult(pi_new=pi_new, J_old=J_old, M_new=M_new, kl_max=kl, C=C)
+
+
+# ---------------------------------------------------------------------------------------
+# PPO's clipped objective, exactly
+# ---------------------------------------------------------------------------------------
+
+
+def ppo_objective(mdp: FiniteMDP, pi_old, pi_new, clip_eps) -> torch.Tensor:
+    r"""PPO's clipped surrogate evaluated exactly over all states and actions (0-dim tensor).
+
+    Implements Chapter 5, eq. ``eq-ppo-clip`` (PPO eq. 7) in expectation:
+    L^CLIP = Σ_s d_{π_old}(s) Σ_a π_old(a|s) min(r A, clip(r, 1−ε, 1+ε) A),
+    r = π_new(a|s)/π_old(a|s), A = A^{π_old}(s, a), through
+    :func:`harl_mini.losses.ppo_clip_objective`. It is the expectation of the sampled PPO
+    objective under (s, a) ∼ d_{π_old} π_old. Without the clip it would be
+    Σ_s d Σ_a π_new A = (1−γ)(L_{π_old}(π_new) − J(π_old)); so (1/(1−γ)) L^CLIP agrees with
+    TRPO's surrogate gain L − J while every ratio stays in [1−ε, 1+ε] (in particular to first
+    order at π_new = π_old) and is never above it. Where π_old(a|s) = 0 the term is 0.
+
+    ==============  =======  ===========================================
+    Symbol          Shape    Meaning
+    ==============  =======  ===========================================
+    ``pi_old``      [S, A]   π_old (supplies d and A)
+    ``pi_new``      [S, A]   π_new (may require grad)
+    ``clip_eps``    scalar   ε ≥ 0
+    ``r``           [S, A]   π_new / π_old
+    returns         []       L^CLIP
+    ==============  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi_old, pi_new = _policies(mdp, pi_old, pi_new, ("pi_old", "pi_new"))
+    if isinstance(clip_eps, bool) or not isinstance(clip_eps, numbers.Real) or not (math.isfinite(clip_eps) and clip_eps >= 0):
+        raise HarlMiniError(f"clip_eps: expected a finite number >= 0, got {clip_eps!r}")
+    adv = advantage(mdp, pi_old)
+    d = state_distribution(mdp, pi_old)
+    used = pi_old > 0
+    r = torch.where(used, pi_new / torch.where(used, pi_old, torch.ones_like(pi_old)), torch.ones_like(pi_old))
+    return (d.unsqueeze(-1) * pi_old * ppo_clip_objective(r, adv, float(clip_eps))).sum()
