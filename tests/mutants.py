@@ -306,3 +306,84 @@ def gae_only_td_error(rewards, values, next_values, terminated, truncated, gamma
 REFERENCES["check_gae"] = ref_gae
 MUTANTS["check_gae"] = [gae_bootstraps_through_termination, gae_never_cuts, gae_gamma_not_gamma_lambda,
                         gae_truncation_as_termination, gae_only_td_error]
+
+# --------------------------------------------------------------------------- Exercise 3
+
+from harl_mini.tabular import fisher_vector_product, random_mdp  # noqa: E402
+from harl_mini.trust_region import conjugate_gradient  # noqa: E402
+
+
+def ref_fisher_vector_product(pi, d, v):
+    return fisher_vector_product(random_mdp(*pi.shape, seed=0), torch.log(pi), v, weights=d)
+
+
+def fvp_without_weights(pi, d, v):
+    return pi * (v - (pi * v).sum(-1, keepdim=True))
+
+
+def fvp_diagonal_only(pi, d, v):
+    """Forgets the -π πᵀ part of each block."""
+    return d[:, None] * pi * v
+
+
+def fvp_unweighted_mean(pi, d, v):
+    """Subtracts the plain mean of v over actions instead of its π-weighted mean."""
+    return d[:, None] * pi * (v - v.mean(-1, keepdim=True))
+
+
+def fvp_sign_error(pi, d, v):
+    return d[:, None] * pi * (v + (pi * v).sum(-1, keepdim=True))
+
+
+def ref_conjugate_gradient(Avp, b, iters):
+    return conjugate_gradient(Avp, b, iters=iters, residual_tol=0.0)
+
+
+def cg_steepest_descent(Avp, b, iters):
+    """Moves along the residual every time (no conjugate directions)."""
+    x = torch.zeros_like(b)
+    r = b.clone()
+    for _ in range(iters):
+        Ar = Avp(r)
+        x = x + (r @ r) / (r @ Ar) * r
+        r = r - (r @ r) / (r @ Ar) * Ar
+    return x
+
+
+def cg_inverted_beta(Avp, b, iters):
+    x, r, p = torch.zeros_like(b), b.clone(), b.clone()
+    rr = r @ r
+    for _ in range(iters):
+        Ap = Avp(p)
+        alpha = rr / (p @ Ap)
+        x, r = x + alpha * p, r - alpha * Ap
+        rr_new = r @ r
+        p = r + (rr / rr_new) * p
+        rr = rr_new
+    return x
+
+
+def cg_alpha_without_A(Avp, b, iters):
+    """Step length r·r / p·p: ignores the curvature along p."""
+    x, r, p = torch.zeros_like(b), b.clone(), b.clone()
+    rr = r @ r
+    for _ in range(iters):
+        Ap = Avp(p)
+        alpha = rr / (p @ p)
+        x, r = x + alpha * p, r - alpha * Ap
+        rr_new = r @ r
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+def cg_one_iteration_short(Avp, b, iters):
+    return conjugate_gradient(Avp, b, iters=max(iters - 1, 0), residual_tol=0.0)
+
+
+REFERENCES.update({"check_fisher_vector_product": ref_fisher_vector_product,
+                   "check_conjugate_gradient": ref_conjugate_gradient})
+MUTANTS.update({
+    "check_fisher_vector_product": [fvp_without_weights, fvp_diagonal_only, fvp_unweighted_mean, fvp_sign_error],
+    "check_conjugate_gradient": [cg_steepest_descent, cg_inverted_beta, cg_alpha_without_A, cg_one_iteration_short],
+})
