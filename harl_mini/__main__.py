@@ -6,6 +6,8 @@
 ``exercises build``            regenerate exercises/exNN_*.ipynb from exercises/src
 ``exercises check``            fail if the committed student notebooks drifted
 ``bench [--quick]``            speed figures of the exact oracle
+``train --algo A --env E ...`` train and record a run with provenance (see
+                               ``python -m harl_mini train --help``)
 =============================  =====================================================
 """
 
@@ -16,7 +18,26 @@ import sys
 from pathlib import Path
 
 
+def _bench(argv: list[str]) -> int:
+    from harl_mini import bench
+
+    return bench.main(argv)
+
+
+def _train(argv: list[str]) -> int:
+    from harl_mini.algos import run
+
+    return run.main(argv)
+
+
+#: Subcommands with their own argument parsers: everything after the name goes to them.
+PASSTHROUGH = {"bench": _bench, "train": _train}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in PASSTHROUGH:
+        return PASSTHROUGH[argv[0]](argv[1:])
     parser = argparse.ArgumentParser(prog="python -m harl_mini", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_grade = sub.add_parser("grade", help="grade exercise notebooks")
@@ -25,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p_ex.add_argument("action", choices=["build", "check"])
     p_ex.add_argument("--src", type=Path, default=Path("exercises/src"))
     p_ex.add_argument("--out", type=Path, default=Path("exercises"))
-    p_bench = sub.add_parser("bench", help="speed figures of the exact oracle")
-    p_bench.add_argument("rest", nargs=argparse.REMAINDER)
+    sub.add_parser("bench", help="speed figures of the exact oracle (bench --help)")
+    sub.add_parser("train", help="train and record a run (train --help)")
     args = parser.parse_args(argv)
 
     if args.command == "grade":
@@ -45,11 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             print(problem)
         print("student notebooks are in sync" if not problems else f"{len(problems)} problem(s)")
         return 1 if problems else 0
-    if args.command == "bench":
-        from harl_mini import bench
-
-        return bench.main(args.rest)
-    return 2  # pragma: no cover
+    return 2  # pragma: no cover (bench and train were dispatched above)
 
 
 if __name__ == "__main__":

@@ -252,8 +252,9 @@ def check_results(results: list[CellResult]) -> list[CellResult]:
     return [r for r in results if r.is_check]
 
 
-def grade(paths: list[Path], out=sys.stdout) -> int:
+def grade(paths: list[Path], out=None) -> int:
     """Run each notebook in a fresh kernel and print a per-check summary; 0 iff all pass."""
+    out = sys.stdout if out is None else out
     all_passed = True
     for path in paths:
         path = Path(path)
