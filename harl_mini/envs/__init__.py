@@ -1,0 +1,62 @@
+"""Environments behind one batched torch step API, found by name.
+
+``make_env(name, num_envs, seed, device)`` looks the part of ``name`` before the first
+colon up in :data:`ENVS` and hands the rest to that entry:
+
+=====================  ==================================================================
+Name                   Environment
+=====================  ==================================================================
+``gym:<id>``           any Gymnasium id with a flat Box observation and a Discrete or
+                       Box action space, e.g. ``gym:CartPole-v1``, ``gym:Pendulum-v1``
+                       (:mod:`harl_mini.envs.gym`)
+``tabular:<mdp>``      a finite MDP of :func:`harl_mini.tabular.make_mdp` (``random``,
+                       ``chain``, ``gridworld``) with one-hot observations; ``tabular``
+                       with ``mdp=...`` wraps any FiniteMDP (:mod:`harl_mini.envs.tabular`)
+=====================  ==================================================================
+
+Every environment is a :class:`~harl_mini.envs.base.VecEnv`, already reset with ``seed``:
+``step(actions) -> obs, reward, terminated, truncated, final_obs`` (see that module).
+
+Adding an environment family = one file with a ``make(rest, num_envs, seed, device,
+**kwargs)`` function + one line in :data:`ENVS`. Entries are imported lazily, so the
+tabular path never imports Gymnasium.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from harl_mini.envs.base import VecEnv
+from harl_mini.errors import HarlMiniError
+
+__all__ = ["ENVS", "VecEnv", "make_env", "available_envs"]
+
+#: prefix -> ("module:function", a human description of what follows the colon)
+ENVS: dict[str, tuple[str, str]] = {
+    "gym": ("harl_mini.envs.gym:make", "gym:<Gymnasium id>, e.g. gym:CartPole-v1"),
+    "tabular": ("harl_mini.envs.tabular:make", "tabular:<chain|gridworld|random> or tabular with mdp="),
+}
+
+
+def available_envs() -> list[str]:
+    """One line per registered environment family."""
+    return [ENVS[k][1] for k in sorted(ENVS)]
+
+
+def make_env(name: str, num_envs: int = 1, seed: int = 0, device="cpu", **kwargs) -> VecEnv:
+    """Build the registered environment ``name`` with ``num_envs`` copies, reset with ``seed``.
+
+    Unknown names raise :class:`~harl_mini.errors.HarlMiniError` listing what exists;
+    extra keyword arguments go to the family's ``make``.
+    """
+    if not isinstance(name, str):
+        raise HarlMiniError(f"env: expected an environment name (a string), got {name!r}")
+    prefix, _, rest = name.partition(":")
+    if prefix not in ENVS:
+        raise HarlMiniError(f"unknown environment {name!r}; available: {'; '.join(available_envs())}")
+    if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+        raise HarlMiniError(f"num_envs: expected a positive integer, got {num_envs!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise HarlMiniError(f"seed: expected an integer, got {seed!r}")
+    module, _, fn = ENVS[prefix][0].partition(":")
+    return getattr(importlib.import_module(module), fn)(rest, num_envs=num_envs, seed=seed, device=device, **kwargs)
