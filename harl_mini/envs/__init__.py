@@ -12,10 +12,15 @@ Name                   Environment
 ``tabular:<mdp>``      a finite MDP of :func:`harl_mini.tabular.make_mdp` (``random``,
                        ``chain``, ``gridworld``) with one-hot observations; ``tabular``
                        with ``mdp=...`` wraps any FiniteMDP (:mod:`harl_mini.envs.tabular`)
+``game:<name>``        multi-agent one-state cooperative games (``xor``, ``prop1-<n>``,
+                       ``permutation-<n>``, ``climbing``, ``penalty``, ``zhong-example1``,
+                       ``a1a2``) (:mod:`harl_mini.envs.matrix`)
 =====================  ==================================================================
 
-Every environment is a :class:`~harl_mini.envs.base.VecEnv`, already reset with ``seed``:
-``step(actions) -> obs, reward, terminated, truncated, final_obs`` (see that module).
+Single-agent environments are :class:`~harl_mini.envs.base.VecEnv`\ s, already reset with
+``seed``: ``step(actions) -> obs, reward, terminated, truncated, final_obs``. Multi-agent
+ones are :class:`~harl_mini.envs.multi.MultiAgentVecEnv`\ s: per-agent observation lists, a
+global state for a centralised critic and a shared team reward (see those modules).
 
 Adding an environment family = one file with a ``make(rest, num_envs, seed, device,
 **kwargs)`` function + one line in :data:`ENVS`. Entries are imported lazily, so the
@@ -35,6 +40,8 @@ __all__ = ["ENVS", "VecEnv", "make_env", "available_envs"]
 ENVS: dict[str, tuple[str, str]] = {
     "gym": ("harl_mini.envs.gym:make", "gym:<Gymnasium id>, e.g. gym:CartPole-v1"),
     "tabular": ("harl_mini.envs.tabular:make", "tabular:<chain|gridworld|random> or tabular with mdp="),
+    "game": ("harl_mini.envs.matrix:make",
+             "game:<xor|prop1-<n>|permutation-<n>|climbing|penalty|zhong-example1|a1a2> (multi-agent)"),
 }
 
 
@@ -43,7 +50,7 @@ def available_envs() -> list[str]:
     return [ENVS[k][1] for k in sorted(ENVS)]
 
 
-def make_env(name: str, num_envs: int = 1, seed: int = 0, device="cpu", **kwargs) -> VecEnv:
+def make_env(name: str, num_envs: int = 1, seed: int = 0, device="cpu", **kwargs):
     """Build the registered environment ``name`` with ``num_envs`` copies, reset with ``seed``.
 
     Unknown names raise :class:`~harl_mini.errors.HarlMiniError` listing what exists;

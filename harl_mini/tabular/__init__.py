@@ -137,3 +137,55 @@ __all__ += [
     "trpo", "surrogate", "penalty_constant", "trpo_lower_bound", "tv_lower_bound", "sharp_bound",
     "exact_trpo_step", "MinorizeMaximizeResult", "minorize_maximize_step", "ppo_objective",
 ]
+
+# Chapters 6-7: cooperative games, parameter sharing, simultaneous vs sequential updates
+# (games.py, sharing.py, updates.py). ``games.optimal_value`` is exported as
+# ``game_optimal_value`` (``optimal_value`` is the single-agent V*).
+from harl_mini.tabular import games, sharing, updates  # noqa: E402
+from harl_mini.tabular.games import (  # noqa: E402
+    GAMES,
+    climbing_game,
+    make_game,
+    penalty_game,
+    permutation_game,
+    prop1_game,
+    xor_game,
+    zhong_example1_game,
+)
+from harl_mini.tabular.games import optimal_value as game_optimal_value  # noqa: E402
+from harl_mini.tabular.sharing import (  # noqa: E402
+    SharedOptimum,
+    ValueFit,
+    argmax_set,
+    best_shared_policy,
+    igm_holds,
+    igm_representable,
+    monotone_fit_bound,
+    qmix_fit,
+    qmix_floor,
+    shared_objective,
+    vdn_fit,
+    vdn_floor,
+)
+from harl_mini.tabular.updates import (  # noqa: E402
+    a1a2_objective,
+    a1a2_sequential_update,
+    a1a2_simultaneous_update,
+    decomposition_terms,
+    gaussian_kl,
+    sequential_best_response,
+    simultaneous_best_response,
+)
+
+__all__ += [
+    # games (Chapter 6)
+    "games", "xor_game", "prop1_game", "permutation_game", "climbing_game", "penalty_game",
+    "zhong_example1_game", "GAMES", "make_game", "game_optimal_value",
+    # sharing (Chapter 6)
+    "sharing", "shared_objective", "best_shared_policy", "SharedOptimum", "vdn_fit", "vdn_floor",
+    "ValueFit", "argmax_set", "igm_holds", "igm_representable", "qmix_fit", "monotone_fit_bound",
+    "qmix_floor",
+    # updates (Chapters 7-8)
+    "updates", "a1a2_objective", "gaussian_kl", "a1a2_simultaneous_update", "a1a2_sequential_update",
+    "simultaneous_best_response", "sequential_best_response", "decomposition_terms",
+]
