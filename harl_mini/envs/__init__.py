@@ -1,4 +1,4 @@
-"""Environments behind one batched torch step API, found by name.
+r"""Environments behind one batched torch step API, found by name.
 
 ``make_env(name, num_envs, seed, device)`` looks the part of ``name`` before the first
 colon up in :data:`ENVS` and hands the rest to that entry:
