@@ -387,3 +387,141 @@ MUTANTS.update({
     "check_fisher_vector_product": [fvp_without_weights, fvp_diagonal_only, fvp_unweighted_mean, fvp_sign_error],
     "check_conjugate_gradient": [cg_steepest_descent, cg_inverted_beta, cg_alpha_without_A, cg_one_iteration_short],
 })
+
+# --------------------------------------------------------------------------- Exercise 6
+
+from harl_mini.tabular import (  # noqa: E402
+    best_shared_policy,
+    decomposition_terms,
+    multi_agent_advantage,
+    multi_agent_q,
+    prop1_game,
+    shared_objective,
+)
+
+
+def ref_shared_objective(theta, n):
+    game = prop1_game(n)
+    return torch.stack([shared_objective(game, torch.stack([t, 1 - t])) for t in theta])
+
+
+def shared_objective_missing_factor_two(theta, n):
+    """Counts only one of the two rewarded joint actions."""
+    return (theta * (1 - theta)) ** (n // 2)
+
+
+def shared_objective_wrong_exponent(theta, n):
+    return 2 * (theta * (1 - theta)) ** n
+
+
+def shared_objective_one_mode(theta, n):
+    """Probability that every agent plays 0: the joint action no one is rewarded for."""
+    return theta ** n
+
+
+def ref_best_shared_value(n):
+    return best_shared_policy(prop1_game(n)).value
+
+
+def best_shared_is_unshared_optimum(n):
+    """Returns J* = 1, which needs separate policies."""
+    return 1.0
+
+
+def best_shared_on_coarse_grid(n):
+    """Searches theta in {0, 0.25, 0.75, 1} only, missing theta = 1/2."""
+    return max(2 * (t * (1 - t)) ** (n // 2) for t in (0.0, 0.25, 0.75, 1.0))
+
+
+def best_shared_without_factor_two(n):
+    return 2.0 ** -n
+
+
+# --------------------------------------------------------------------------- Exercise 7
+
+import itertools  # noqa: E402
+import string  # noqa: E402
+
+
+def _marginal(Q, pis, agents):
+    """Reference-free marginal used by the mutants: weight the complement by its policies."""
+    N = Q.dim() - 1
+    letters = string.ascii_lowercase[:N]
+    operands, specs = [Q], ["z" + letters]
+    for i in range(N):
+        if i not in agents:
+            operands.append(pis[i])
+            specs.append("z" + letters[i])
+    out = "z" + "".join(letters[i] for i in agents)
+    return torch.einsum(",".join(specs) + "->" + out, *operands)
+
+
+def ref_marginal_q(Q, pis, agents):
+    return _marginal(Q, pis, agents)
+
+
+def marginal_of_the_agents(Q, pis, agents):
+    """Averages over the listed agents instead of over the others."""
+    others = tuple(i for i in range(Q.dim() - 1) if i not in agents)
+    out = _marginal(Q, pis, others)
+    return out if out.shape[1:] == tuple(Q.shape[1 + i] for i in agents) else torch.zeros(
+        (Q.shape[0], *(Q.shape[1 + i] for i in agents)), dtype=Q.dtype)
+
+
+def marginal_sorted_axes(Q, pis, agents):
+    """Returns the axes in index order, ignoring the requested order."""
+    out = _marginal(Q, pis, tuple(sorted(agents)))
+    return out.reshape(Q.shape[0], *(Q.shape[1 + i] for i in agents)) if len(agents) > 1 else out
+
+
+def marginal_uniform_weights(Q, pis, agents):
+    """Averages the complement uniformly instead of under pi."""
+    return _marginal(Q, [torch.full_like(p, 1.0 / p.shape[-1]) for p in pis], agents)
+
+
+def ref_advantage_terms(Q, pis, order):
+    shape = (Q.shape[0], *(Q.shape[1 + i] for i in order))
+    terms = []
+    for j, i in enumerate(order):
+        term = _marginal(Q, pis, tuple(order[: j + 1])) - _marginal(Q, pis, tuple(order[:j])).reshape(
+            (Q.shape[0], *(Q.shape[1 + k] for k in order[:j]), 1))
+        terms.append(term.reshape(*term.shape, *([1] * (len(order) - j - 1))).expand(shape))
+    return terms
+
+
+def terms_without_conditioning(Q, pis, order):
+    """A^{i_j}(a^{i_j}) alone: forgets the actions of the agents before i_j."""
+    shape = (Q.shape[0], *(Q.shape[1 + i] for i in order))
+    V = _marginal(Q, pis, ())
+    terms = []
+    for j, i in enumerate(order):
+        a = _marginal(Q, pis, (i,)) - V[:, None]
+        view = [Q.shape[0]] + [Q.shape[1 + k] if k == i else 1 for k in order]
+        terms.append(a.reshape(view).expand(shape))
+    return terms
+
+
+def terms_conditioning_on_itself(Q, pis, order):
+    """Conditions on i_{1:j} instead of i_{1:j-1}: every term is zero."""
+    shape = (Q.shape[0], *(Q.shape[1 + i] for i in order))
+    return [torch.zeros(shape, dtype=Q.dtype) for _ in order]
+
+
+def terms_reversed(Q, pis, order):
+    """Computes the terms for the reversed order but returns them in the given order's grid."""
+    shape = (Q.shape[0], *(Q.shape[1 + i] for i in order))
+    rev = ref_advantage_terms(Q, pis, tuple(reversed(order)))
+    perm = [0] + [len(order) - k for k in range(1, len(order) + 1)]
+    return [t.permute(perm).reshape(shape) if len(order) > 1 else t for t in reversed(rev)]
+
+
+REFERENCES.update({"check_shared_objective": ref_shared_objective, "check_best_shared_value": ref_best_shared_value,
+                   "check_marginal_q": ref_marginal_q, "check_advantage_terms": ref_advantage_terms})
+MUTANTS.update({
+    "check_shared_objective": [shared_objective_missing_factor_two, shared_objective_wrong_exponent,
+                               shared_objective_one_mode],
+    "check_best_shared_value": [best_shared_is_unshared_optimum, best_shared_on_coarse_grid,
+                                best_shared_without_factor_two],
+    "check_marginal_q": [marginal_of_the_agents, marginal_sorted_axes, marginal_uniform_weights],
+    "check_advantage_terms": [terms_without_conditioning, terms_conditioning_on_itself, terms_reversed],
+})

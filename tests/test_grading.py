@@ -62,7 +62,12 @@ def test_a_toothless_check_is_caught_by_the_mutant_test():
         CHECKS.pop("meta")
 
 
-def _bad_variants(reference):
+#: What each check expects back from the student's function (default: one tensor).
+OUTPUT_KIND = {"check_line_search": "tuple", "check_best_shared_value": "number",
+               "check_advantage_terms": "tensor-list"}
+
+
+def _bad_variants(reference, kind):
     """Wrong student functions derived from the reference: each breaks one output contract."""
 
     def returns_none(*args):
@@ -80,29 +85,38 @@ def _bad_variants(reference):
     variants = {returns_none: "None", raises: "raised ValueError: student bug",
                 not_implemented: "is not implemented yet", returns_string: "str"}
 
-    def as_float32(*args):
-        return reference(*args).detach().to(torch.float32)
+    def broken(tensor_fn):
+        """Apply ``tensor_fn`` to the output, or to the first tensor of a list output."""
+        def student(*args):
+            out = reference(*args)
+            if kind == "tensor-list":
+                return [tensor_fn(out[0].detach())] + [t.detach() for t in out[1:]]
+            return tensor_fn(out.detach())
+        return student
 
-    def with_extra_axis(*args):
-        return reference(*args).detach().unsqueeze(0)
+    def with_nan(t):
+        t = t.clone()
+        t.view(-1)[0] = float("nan")
+        return t
 
-    def with_nan(*args):
-        out = reference(*args).detach().clone()
-        out.view(-1)[0] = float("nan")
-        return out
+    if kind in ("tensor", "tensor-list"):
+        for name, fn, expected in [("as_float32", lambda t: t.to(torch.float32), "dtype torch.float32"),
+                                   ("with_extra_axis", lambda t: t.unsqueeze(0), "has shape"),
+                                   ("with_nan", with_nan, "contains nan"),
+                                   ("as_list", lambda t: t.tolist(), "has type")]:
+            student = broken(fn)
+            student.__name__ = name
+            variants[student] = expected
+    if kind == "number":
+        def returns_nan(*args):
+            return float("nan")
 
-    def as_list(*args):
-        return reference(*args).detach().tolist()
-
-    variants.update({as_float32: "dtype torch.float32", with_extra_axis: "has shape",
-                     with_nan: "contains nan", as_list: "has type"})
+        variants[returns_nan] = "you returned nan"
     return variants
 
 
-TENSOR_CHECKS = sorted(name for name in ALL_CHECKS if name != "check_line_search")
 CASES = [(name, bad, expected) for name in sorted(ALL_CHECKS)
-         for bad, expected in _bad_variants(REFERENCES[name]).items()
-         if name in TENSOR_CHECKS or bad.__name__ in {"returns_none", "raises", "not_implemented", "returns_string"}]
+         for bad, expected in _bad_variants(REFERENCES[name], OUTPUT_KIND.get(name, "tensor")).items()]
 
 
 @pytest.mark.parametrize("name,bad,expected", CASES, ids=[f"{n}-{b.__name__}" for n, b, _ in CASES])
