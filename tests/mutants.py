@@ -420,7 +420,7 @@ def shared_objective_one_mode(theta, n):
 
 
 def ref_best_shared_value(n):
-    return best_shared_policy(prop1_game(n), restarts=2).value
+    return best_shared_policy(prop1_game(n), restarts=1).value
 
 
 def best_shared_is_unshared_optimum(n):

@@ -1,4 +1,5 @@
-"""Checks for Exercise 6: the best shared policy on the game of Proposition 1.
+"""Checks for Exercise 6: the best shared policy on the game of Proposition 1 (the optimiser
+always tries the uniform policy, the optimum here, so one extra restart suffices).
 
 References: ``harl_mini.tabular.shared_objective`` (Chapter 6, eq. ``eq-shared-objective``)
 on ``harl_mini.tabular.prop1_game(n)``, and ``harl_mini.tabular.best_shared_policy``.
@@ -36,6 +37,6 @@ def check_best_shared_value(student_fn) -> None:
             got = got.item()
         if isinstance(got, bool) or not isinstance(got, (int, float)):
             raise CheckFailed(f"for n={n} expected a number, got {type(got).__name__}: {got!r}")
-        want = best_shared_policy(prop1_game(n), restarts=2).value
+        want = best_shared_policy(prop1_game(n), restarts=1).value
         if not abs(got - want) <= 1e-6 * max(1.0, abs(want)):
             raise CheckFailed(f"J*_share for n={n} is {want:.6g}; you returned {got:.6g}")

@@ -189,3 +189,29 @@ __all__ += [
     "updates", "a1a2_objective", "gaussian_kl", "a1a2_simultaneous_update", "a1a2_sequential_update",
     "simultaneous_best_response", "sequential_best_response", "decomposition_terms",
 ]
+
+# Chapter 8: the multi-agent surrogate, bound and sequential update (HATRPO theory)
+from harl_mini.tabular import hatrpo  # noqa: E402
+from harl_mini.tabular.hatrpo import (  # noqa: E402
+    MultiAgentRun,
+    best_response_values,
+    is_nash_equilibrium,
+    m_factor,
+    ma_lower_bound,
+    ma_penalty_constant,
+    ma_surrogate,
+    ma_surrogate_estimator,
+    nash_gap,
+    run_sequential,
+    run_simultaneous,
+    sequential_update,
+    simultaneous_update,
+    soften,
+)
+
+__all__ += [
+    # hatrpo (Chapter 8)
+    "hatrpo", "m_factor", "ma_surrogate", "ma_surrogate_estimator", "ma_penalty_constant",
+    "ma_lower_bound", "soften", "sequential_update", "simultaneous_update", "MultiAgentRun",
+    "run_sequential", "run_simultaneous", "best_response_values", "nash_gap", "is_nash_equilibrium",
+]

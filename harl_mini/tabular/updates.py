@@ -81,7 +81,7 @@ def _order(order, num_agents: int, full: bool = True) -> tuple[int, ...]:
 def a1a2_objective(mu) -> torch.Tensor:
     r"""J(μ) = E[Π_i a^i] = Π_i μ^i for independent unit-variance Gaussian policies; 0-dim tensor.
 
-    Implements Chapter 8, eq. ``eq-a1a2-objective``; for two agents J = μ¹μ²
+    Implements Chapter 7, eq. ``eq-a1a2-objective``; for two agents J = μ¹μ²
     (the a¹a² game of Kuba et al. 2022, Figure 1). Differentiable in μ.
 
     ==========  ======  ===========================================
@@ -119,7 +119,7 @@ def _ball_step(coefficient: torch.Tensor, mu_i: torch.Tensor, radius: float) -> 
 def a1a2_simultaneous_update(mu, kl_radius: float) -> torch.Tensor:
     r"""Every agent takes its best KL-constrained step against the *old* means of the others.
 
-    Implements Chapter 8, eq. ``eq-a1a2-simultaneous``:
+    Implements Chapter 7, eq. ``eq-a1a2-simultaneous``:
     μ^i_new = argmax_{(μ' − μ^i)²/2 ≤ δ} μ' Π_{j≠i} μ^j_old = μ^i + sign(Π_{j≠i} μ^j) √(2δ).
     From μ = (−0.25, 0.25) with δ = 0.5: μ_new = (0.75, −0.75), J from −0.0625 to −0.5625.
 
@@ -143,7 +143,7 @@ def a1a2_simultaneous_update(mu, kl_radius: float) -> torch.Tensor:
 def a1a2_sequential_update(mu, order, kl_radius: float) -> torch.Tensor:
     r"""Agents take their best KL-constrained steps one at a time, seeing the *new* means before them.
 
-    Implements Chapter 8, eq. ``eq-a1a2-sequential``: for m = 1..N, agent i_m moves to
+    Implements Chapter 7, eq. ``eq-a1a2-sequential``: for m = 1..N, agent i_m moves to
     μ^{i_m} + sign(Π_{j≠i_m} μ̄^j) √(2δ), where μ̄ holds the new means of i_{1:m−1} and
     the old means of the rest. From (−0.25, 0.25) with δ = 0.5, either order gives
     J = 0.9375 ((0.75, 1.25) or (−1.25, −0.75)).
@@ -180,7 +180,7 @@ def _greedy(values: torch.Tensor) -> torch.Tensor:
 def simultaneous_best_response(game: MarkovGame, pis) -> list[torch.Tensor]:
     r"""Every agent best-responds, independently, to the *old* policies of the others.
 
-    Implements Chapter 8, eq. ``eq-simultaneous-update``: for each agent i and state s,
+    Implements Chapter 7, eq. ``eq-simultaneous-update``: for each agent i and state s,
     π^i_new(· | s) = argmax_{π^i} E_{a^i∼π^i, a^{-i}∼π^{-i}_old}[A_π(s, a^i, a^{-i})]
     = one-hot at argmax_{a^i} A^i_π(s, a^i) (the multi-agent advantage of eq.
     ``eq-ma-advantage`` with no agent conditioned on; ties go to the lowest action).
@@ -210,7 +210,7 @@ def _contract_given(adv: torch.Tensor, new_pis: list[torch.Tensor]) -> torch.Ten
 def sequential_best_response(game: MarkovGame, pis, order) -> list[torch.Tensor]:
     r"""Agents best-respond one at a time, each to the *new* policies of the agents before it.
 
-    Implements Chapter 8, eq. ``eq-sequential-update`` (Algorithm 1 of Kuba et al. 2022
+    Implements Chapter 7, eq. ``eq-sequential-update`` (Algorithm 1 of Kuba et al. 2022
     with the KL penalty removed): for m = 1..N and every state s,
     π^{i_m}_new(· | s) = one-hot at argmax_{a^{i_m}} E_{a^{i_{1:m−1}}∼π^{i_{1:m−1}}_new}
     [A^{i_m}_π(s, a^{i_{1:m−1}}, a^{i_m})], which maximises the surrogate L^{i_{1:m}}_π
