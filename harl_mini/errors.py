@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -35,7 +36,9 @@ def as_float64(x, name: str) -> torch.Tensor:
     if x is None:
         raise HarlMiniError(f"{name}: expected an array, got None")
     try:
-        t = torch.as_tensor(x)
+        # Lists and scalars go through numpy, which reads Python floats as float64;
+        # torch.as_tensor would read them in torch's default dtype (float32) first.
+        t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     except (TypeError, ValueError, RuntimeError) as exc:
         raise HarlMiniError(f"{name}: cannot be read as a numeric array ({exc})") from None
     if t.dtype == torch.bool or t.is_complex():

@@ -175,3 +175,13 @@ def test_agent_subsets_are_validated():
         T.multi_agent_advantage(game, pis, (1,), given=(0, 0))
     # a single int is accepted as a one-agent subset
     torch.testing.assert_close(T.multi_agent_q(game, pis, 1), T.multi_agent_q(game, pis, (1,)))
+
+
+def test_python_lists_are_read_in_float64():
+    """Lists must not pass through float32: 0.1 stays the float64 0.1."""
+    from harl_mini.errors import as_float64
+
+    t = as_float64([0.1, 1 / 3], "x")
+    assert t.dtype == torch.float64 and t[0].item() == 0.1 and t[1].item() == 1 / 3
+    mdp = T.FiniteMDP([[[1.0]]], [[0.1]], 0.5)
+    assert mdp.R[0, 0].item() == 0.1

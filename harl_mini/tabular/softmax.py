@@ -120,7 +120,7 @@ def softmax_policy(theta) -> torch.Tensor:
 def objective_from_logits(mdp: FiniteMDP, theta) -> torch.Tensor:
     r"""J(π_θ) as a differentiable function of the logits (a 0-dim tensor).
 
-    Implements Chapter 2, eq. ``eq-objective`` composed with eq. ``eq-softmax-policy``:
+    Implements Chapter 1, eq. ``eq-objective`` composed with Chapter 2, eq. ``eq-softmax-policy``:
     J(θ) = Σ_s ρ0(s) V^{π_θ}(s). ``torch.autograd.grad`` of this is the ground truth the
     policy-gradient theorem is checked against.
 
@@ -445,7 +445,7 @@ def run_npg(mdp: FiniteMDP, eta, T, method: str = "block") -> OptimisationHistor
 def run_pg(mdp: FiniteMDP, lr, T) -> OptimisationHistory:
     r"""T steps of exact (vanilla) policy gradient ascent from θ = 0.
 
-    Implements Chapter 3, eq. ``eq-pg-ascent``: θ^{(t+1)} = θ^{(t)} + lr ∇J(θ^{(t)}), with
+    Implements Chapter 2, eq. ``eq-pg-ascent``: θ^{(t+1)} = θ^{(t)} + lr ∇J(θ^{(t)}), with
     the exact gradient of :func:`policy_gradient`. With rewards in [0, 1], J is β-smooth in
     θ with β = 8/(1−γ)³ (Mei et al. 2020, Lemma 2; AKLM's softmax PG theorem uses
     lr = (1−γ)³/8), so any lr ≤ 1/β gives a non-decreasing J.
