@@ -5,6 +5,8 @@ that draw on a matplotlib Axes, plus thin ipywidgets wrappers that call the same
 ``viz.gridworld``            value heat maps with greedy arrows, value-iteration error (Ch. 1)
 ``viz.policy_gradient``      sampled-gradient error, learning curves, GAE bias/variance (Ch. 2)
 ``viz.natural_gradient``     NPG vs PG on the simplex, optimality gap vs bound (Ch. 3)
+``viz.trust_region``         TRPO bound picture, exact TRPO steps, PPO clip (Ch. 4-5)
+``viz.runs``                 recorded runs: curves over seeds, provenance, results tables
 ===========================  =====================================================
 """
 
@@ -16,6 +18,17 @@ from harl_mini.viz.natural_gradient import (
     plot_optimality_gap,
     plot_simplex_paths,
     simplex_explorer,
+)
+from harl_mini.viz.runs import load_run, plot_runs, provenance_caption, results_table
+from harl_mini.viz.trust_region import (
+    clip_objective_explorer,
+    plot_clip_objective,
+    plot_ppo_path,
+    plot_trpo_bound,
+    plot_trpo_step,
+    ppo_path_curves,
+    trpo_bound_curves,
+    trpo_step_explorer,
 )
 from harl_mini.viz.policy_gradient import (
     GAEStatistics,
@@ -33,4 +46,7 @@ __all__ = [
     "plot_gae_bias_variance", "gae_lambda_explorer",
     "bandit_paths", "plot_simplex_paths", "plot_bandit_objective", "simplex_explorer", "plot_optimality_gap",
     "plot_npg_bound",
+    "plot_clip_objective", "clip_objective_explorer", "trpo_bound_curves", "plot_trpo_bound", "plot_trpo_step",
+    "trpo_step_explorer", "ppo_path_curves", "plot_ppo_path",
+    "load_run", "plot_runs", "provenance_caption", "results_table",
 ]

@@ -1,0 +1,195 @@
+"""harl_mini.viz.runs on tiny run folders written by harl_mini.provenance.write_run, and smoke
+tests of the trust-region pictures of harl_mini.viz.trust_region (Chapters 4-5)."""
+
+import json
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from harl_mini import tabular  # noqa: E402
+from harl_mini.errors import HarlMiniError  # noqa: E402
+from harl_mini.provenance import run_manifest, write_run  # noqa: E402
+from harl_mini.viz import runs as viz_runs  # noqa: E402
+from harl_mini.viz import trust_region as viz_tr  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _rows(seed: int, n: int = 6, offset: float = 0.0):
+    out = []
+    for i in range(n):
+        out.append({"iteration": i, "steps": 100 * (i + 1),
+                    "episode_return": float("nan") if i == 0 else 10.0 * i + seed + offset,
+                    "kl": 0.001 * (i + 1), "algo_note": "x"})
+    return out
+
+
+def _write(tmp_path, algo="ppo", env="gym:CartPole-v1", seed=0, reached=300, n=6, **extra):
+    manifest = run_manifest(algo=algo, env=env, seed=seed, steps=100 * n, wall_time=1.5 + seed,
+                            final_return=10.0 * (n - 1) + seed, target=25.0, steps_to_target=reached,
+                            eval_deterministic={"episodes": 3, "mean": 40.0 + seed, "std": 0.0}, **extra)
+    return write_run(tmp_path / f"{algo}_s{seed}", _rows(seed, n), manifest)
+
+
+def test_load_run_reads_columns_and_manifest(tmp_path):
+    folder = _write(tmp_path, seed=1)
+    rows, manifest = viz_runs.load_run(folder)
+    assert set(rows) == {"iteration", "steps", "episode_return", "kl", "algo_note"}
+    np.testing.assert_array_equal(rows["steps"], [100, 200, 300, 400, 500, 600])
+    assert rows["steps"].dtype == np.float64
+    assert math.isnan(rows["episode_return"][0])  # NaN before the first episode survives the CSV
+    assert rows["episode_return"][3] == 31.0
+    assert rows["algo_note"].dtype == object  # non-numeric column kept as strings
+    assert manifest["seed"] == 1 and manifest["algo"] == "ppo" and manifest["folder"] == str(folder)
+    assert manifest["cpu"] and "git_commit" in manifest
+
+
+def test_load_run_errors_name_the_problem(tmp_path):
+    with pytest.raises(HarlMiniError, match="does not exist"):
+        viz_runs.load_run(tmp_path / "nope")
+    folder = _write(tmp_path)
+    (folder / "manifest.json").unlink()
+    with pytest.raises(HarlMiniError, match="manifest.json"):
+        viz_runs.load_run(folder)
+    folder = _write(tmp_path, seed=2)
+    (folder / "metrics.csv").unlink()
+    with pytest.raises(HarlMiniError, match="metrics.csv"):
+        viz_runs.load_run(folder)
+    folder = _write(tmp_path, seed=3)
+    (folder / "metrics.csv").write_text("iteration,steps\n")
+    with pytest.raises(HarlMiniError, match="no rows"):
+        viz_runs.load_run(folder)
+    folder = _write(tmp_path, seed=4)
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(HarlMiniError, match="not valid JSON"):
+        viz_runs.load_run(folder)
+    (folder / "manifest.json").write_text(json.dumps([1, 2]))
+    with pytest.raises(HarlMiniError, match="JSON object"):
+        viz_runs.load_run(folder)
+    file = tmp_path / "file.txt"
+    file.write_text("x")
+    with pytest.raises(HarlMiniError, match="not a directory"):
+        viz_runs.load_run(file)
+    with pytest.raises(HarlMiniError, match="does not exist"):
+        viz_runs.plot_runs([tmp_path / "missing"])
+    with pytest.raises(HarlMiniError, match="empty"):
+        viz_runs.results_table([])
+
+
+def test_plot_runs_mean_band_and_per_seed(tmp_path):
+    folders = [_write(tmp_path, seed=s) for s in range(3)]
+    ax = viz_runs.plot_runs(folders, target=True)
+    lines = ax.get_lines()
+    mean = next(line for line in lines if line.get_label().endswith("mean"))
+    x, y = mean.get_data()
+    assert x[0] == 200 and x[-1] == 600  # NaN rows skipped, common range
+    # mean over seeds 0, 1, 2 of 10 i + seed = 10 i + 1, linear in steps
+    np.testing.assert_allclose(y, (x / 100 - 1) * 10 + 1, atol=1e-9)
+    assert len(ax.collections) == 1  # the band
+    assert any(line.get_label() == "target 25" for line in lines)
+    assert "ppo (3 seeds)" in [t.get_text() for t in ax.get_legend().get_texts()][0]
+    ax2 = viz_runs.plot_runs(folders, per_seed=True, y="kl")
+    assert len(ax2.get_lines()) == 3 and ax2.get_ylabel() == "kl"
+    ax3 = viz_runs.plot_runs(folders[0], band="std", target=30.0)  # a single folder: one line
+    assert len(ax3.get_lines()) == 2
+    assert viz_runs._steps_label(150_000) == "150k" and viz_runs._steps_label(2_500_000) == "2.5M"
+    ax4 = viz_runs.plot_runs(folders, band="std")
+    assert len(ax4.collections) == 1
+    with pytest.raises(HarlMiniError, match="column 'nope'"):
+        viz_runs.plot_runs(folders, y="nope")
+    with pytest.raises(HarlMiniError, match="not numeric"):
+        viz_runs.plot_runs(folders, y="algo_note")
+    with pytest.raises(HarlMiniError, match="band"):
+        viz_runs.plot_runs(folders, band="iqr")
+
+
+def test_provenance_caption_and_results_table(tmp_path):
+    folders = [_write(tmp_path, seed=s, reached=None if s == 2 else 300 + 100 * s) for s in range(3)]
+    folders.append(_write(tmp_path, algo="trpo", seed=0))
+    manifests = [viz_runs.load_run(f)[1] for f in folders]
+    caption = viz_runs.provenance_caption(manifests)
+    lines = caption.splitlines()
+    assert len(lines) == 2  # one per (algo, env)
+    assert lines[0].startswith("ppo on gym:CartPole-v1: seeds 0, 1, 2; 600 env steps each")
+    assert "wall time 1.5, 2.5, 3.5 s" in lines[0]
+    commit = manifests[0]["git_commit"]
+    assert (commit[:7] if commit != "unknown" else "unknown") in lines[0]
+    assert manifests[0]["cpu"] in lines[0]
+    assert viz_runs.provenance_caption(folders[3]) == lines[1]  # a folder works too
+    table = viz_runs.results_table(folders)
+    rows = table.strip().splitlines()
+    assert rows[0].startswith("| algo | env | seed | final return")
+    assert len(rows) == 2 + 4 + 1  # header, separator, 4 runs, one mean row (ppo)
+    assert "| ppo | CartPole-v1 | 2 | 52.0 | 42.0 | ≥ 25 | not reached | 600 | 3.5 |" in rows
+    mean_row = next(r for r in rows if "**mean**" in r)
+    assert "**350 (2/3 reached)**" in mean_row and "**51.0**" in mean_row and "**2.5**" in mean_row
+
+
+def test_clip_objective_picture_uses_the_loss():
+    ax = viz_tr.plot_clip_objective(0.2, +1)
+    curve = next(line for line in ax.get_lines() if "min" in line.get_label())
+    r, y = curve.get_data()
+    np.testing.assert_allclose(y, np.minimum(r, np.clip(r, 0.8, 1.2)), atol=1e-12)
+    ax = viz_tr.plot_clip_objective(0.1, -1)
+    flat = next(line for line in ax.get_lines() if line.get_label().startswith("flat"))
+    assert np.all(flat.get_data()[0] < 0.9)
+    with pytest.raises(HarlMiniError, match="adv_sign"):
+        viz_tr.plot_clip_objective(0.2, 0)
+    with pytest.raises(HarlMiniError, match="clip_eps"):
+        viz_tr.plot_clip_objective(1.5)
+
+
+def test_trpo_bound_picture_and_curves():
+    mdp = tabular.random_mdp(4, 2, gamma=0.6, seed=0)
+    theta = torch.zeros(4, 2, dtype=torch.float64)
+    c = viz_tr.trpo_bound_curves(mdp, theta)
+    assert c["t"][0] == 0 and np.argmax(c["kl_bound"]) not in (0, len(c["t"]) - 1)  # peak inside
+    assert np.all(c["J"] >= c["kl_bound"] - 1e-12) and np.all(c["J"] >= c["tv_bound"] - 1e-12)
+    assert np.all(np.abs(c["J"] - c["L"]) <= c["sharp"] + 1e-12)
+    ax = viz_tr.plot_trpo_bound(mdp, theta)
+    assert len(ax.get_lines()) == 4 and len(ax.collections) == 1
+    with pytest.raises(HarlMiniError, match="direction"):
+        viz_tr.trpo_bound_curves(mdp, theta, direction=torch.zeros(4, 2))
+
+
+def test_trpo_step_picture_marks_the_line_search():
+    mdp = tabular.random_mdp(5, 3, gamma=0.9, seed=1)
+    theta = 2.0 * torch.randn(5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    _, axes = plt.subplots(1, 2)
+    result = viz_tr.plot_trpo_step(mdp, theta, 0.2, axes=axes)
+    assert result.accepted
+    labels = [line.get_label() for line in axes[0].get_lines()]
+    assert "accepted" in labels and "kl > delta" in labels
+    with pytest.raises(HarlMiniError, match="delta"):
+        viz_tr.plot_trpo_step(mdp, theta, 0.0)
+
+
+def test_ppo_path_curves_respect_the_pessimistic_bound():
+    mdp = tabular.random_mdp(4, 3, gamma=0.9, seed=2)
+    theta = torch.randn(4, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    c = viz_tr.plot_ppo_path(mdp, theta, ts=np.linspace(0, 0.5, 11))
+    assert np.all(c["clip"] <= c["gain"] + 1e-12)
+    inside = c["max_ratio_dev"] <= 0.2
+    assert inside[0] and np.allclose(c["clip"][inside], c["gain"][inside], atol=1e-12)
+
+
+def test_widgets_build():
+    import ipywidgets
+
+    w = viz_tr.clip_objective_explorer(0.2)
+    assert isinstance(w, ipywidgets.Widget)
+    mdp = tabular.random_mdp(3, 2, gamma=0.5, seed=0)
+    w2 = viz_tr.trpo_step_explorer(mdp, torch.zeros(3, 2, dtype=torch.float64), delta=0.05)
+    assert isinstance(w2, ipywidgets.Widget)
+    assert {c.description for c in w2.children if hasattr(c, "description")} >= {"δ"}
