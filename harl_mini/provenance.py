@@ -32,14 +32,24 @@ _REPO = Path(__file__).resolve().parents[1]
 
 
 def git_info(repo: Path | str = _REPO) -> tuple[str, bool | None]:
-    """``(commit, dirty)`` of the git checkout holding harl_mini; ``("unknown", None)`` outside git."""
+    """``(commit, dirty)`` of the git checkout holding harl_mini; ``("unknown", None)`` outside git.
+
+    ``dirty`` is True when a tracked file differs from the commit or an untracked file lies in
+    ``harl_mini/``: then the commit alone does not name the code that ran.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return "unknown", None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
                                 capture_output=True, text=True, timeout=10)
-        return commit.stdout.strip(), (bool(status.stdout.strip()) if status.returncode == 0 else None)
+        if status.returncode != 0:
+            return commit.stdout.strip(), None
+        # Dirty: any change to a tracked file, or an untracked file in the package itself (new,
+        # uncommitted code). Untracked outputs elsewhere (e.g. the run folder) do not count.
+        dirty = any(not line.startswith("??") or line[3:].startswith("harl_mini/")
+                    for line in status.stdout.splitlines() if line.strip())
+        return commit.stdout.strip(), dirty
     except (OSError, subprocess.SubprocessError):
         return "unknown", None
 

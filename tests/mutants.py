@@ -525,3 +525,115 @@ MUTANTS.update({
     "check_marginal_q": [marginal_of_the_agents, marginal_sorted_axes, marginal_uniform_weights],
     "check_advantage_terms": [terms_without_conditioning, terms_conditioning_on_itself, terms_reversed],
 })
+
+# --------------------------------------------------------------------------- Exercise 8
+
+from harl_mini.marl.runner import happo_objective, update_factor  # noqa: E402
+from harl_mini.trust_region import max_step_length  # noqa: E402
+
+
+def ref_happo_loss(logp, logp_old, adv, M, clip_eps):
+    return -happo_objective(torch.exp(logp - logp_old), M, adv, clip_eps).mean()
+
+
+def happo_m_not_detached(logp, logp_old, adv, M, clip_eps):
+    r = torch.exp(logp - logp_old)
+    return -torch.minimum(r * M * adv, r.clamp(1 - clip_eps, 1 + clip_eps) * M * adv).mean()
+
+
+def happo_max_instead_of_min(logp, logp_old, adv, M, clip_eps):
+    r = torch.exp(logp - logp_old)
+    w = M.detach() * adv
+    return -torch.maximum(r * w, r.clamp(1 - clip_eps, 1 + clip_eps) * w).mean()
+
+
+def happo_clips_r_times_m(logp, logp_old, adv, M, clip_eps):
+    """Clips the product r·M instead of the agent's own ratio."""
+    rm = torch.exp(logp - logp_old) * M.detach()
+    return -torch.minimum(rm * adv, rm.clamp(1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def happo_without_m(logp, logp_old, adv, M, clip_eps):
+    """Plain PPO: ignores the earlier agents' update."""
+    r = torch.exp(logp - logp_old)
+    return -torch.minimum(r * adv, r.clamp(1 - clip_eps, 1 + clip_eps) * adv).mean()
+
+
+def ref_m_factor(logp_new, logp_old, order, m):
+    M = torch.ones_like(logp_new[0])
+    for i in order[: m - 1]:
+        M = update_factor(M, logp_new[i], logp_old[i])
+    return M
+
+
+def m_includes_current_agent(logp_new, logp_old, order, m):
+    return ref_m_factor(logp_new, logp_old, order, m + 1)
+
+
+def m_all_agents(logp_new, logp_old, order, m):
+    return ref_m_factor(logp_new, logp_old, order, len(order) + 1)
+
+
+def m_agents_by_index(logp_new, logp_old, order, m):
+    """Uses agents 0..m-2 (by index) instead of the first m-1 agents of the order."""
+    return ref_m_factor(logp_new, logp_old, tuple(range(len(order))), m)
+
+
+def m_sum_of_log_ratios(logp_new, logp_old, order, m):
+    M = torch.zeros_like(logp_new[0])
+    for i in order[: m - 1]:
+        M = M + logp_new[i] - logp_old[i]
+    return M
+
+
+def ref_agent_order(num_agents, generator):
+    return torch.randperm(num_agents, generator=generator).tolist()
+
+
+def order_fixed(num_agents, generator):
+    return list(range(num_agents))
+
+
+def order_two_choices(num_agents, generator):
+    """Alternates between the identity and its reverse."""
+    forward = torch.rand((), generator=generator) < 0.5
+    return list(range(num_agents)) if forward else list(reversed(range(num_agents)))
+
+
+def order_with_replacement(num_agents, generator):
+    return torch.randint(num_agents, (num_agents,), generator=generator).tolist()
+
+
+def order_ignores_generator(num_agents, generator):
+    return torch.randperm(num_agents).tolist()
+
+
+def ref_hatrpo_step(g, Fvp, delta):
+    s = conjugate_gradient(Fvp, g, iters=10)
+    return max_step_length(s, Fvp(s), delta) * s
+
+
+def step_without_cg(g, Fvp, delta):
+    """Steps along the vanilla gradient (scaled to the KL radius)."""
+    return max_step_length(g, Fvp(g), delta) * g
+
+
+def step_without_sqrt(g, Fvp, delta):
+    s = conjugate_gradient(Fvp, g, iters=10)
+    return (2 * delta / float(s @ Fvp(s))) * s
+
+
+def step_radius_delta(g, Fvp, delta):
+    """Uses sqrt(delta / sᵀFs): a step that only reaches KL δ/2."""
+    s = conjugate_gradient(Fvp, g, iters=10)
+    return (delta / float(s @ Fvp(s))) ** 0.5 * s
+
+
+REFERENCES.update({"check_happo_loss": ref_happo_loss, "check_m_factor": ref_m_factor,
+                   "check_agent_order": ref_agent_order, "check_hatrpo_step": ref_hatrpo_step})
+MUTANTS.update({
+    "check_happo_loss": [happo_m_not_detached, happo_max_instead_of_min, happo_clips_r_times_m, happo_without_m],
+    "check_m_factor": [m_includes_current_agent, m_all_agents, m_agents_by_index, m_sum_of_log_ratios],
+    "check_agent_order": [order_fixed, order_two_choices, order_with_replacement, order_ignores_generator],
+    "check_hatrpo_step": [step_without_cg, step_without_sqrt, step_radius_delta],
+})

@@ -64,7 +64,7 @@ def test_a_toothless_check_is_caught_by_the_mutant_test():
 
 #: What each check expects back from the student's function (default: one tensor).
 OUTPUT_KIND = {"check_line_search": "tuple", "check_best_shared_value": "number",
-               "check_advantage_terms": "tensor-list"}
+               "check_advantage_terms": "tensor-list", "check_agent_order": "sequence"}
 
 
 def _bad_variants(reference, kind):

@@ -12,9 +12,9 @@ or raises :class:`CheckFailed` with one message naming the book's equation label
 
 from __future__ import annotations
 
-from harl_mini.grading import ex00, ex01, ex02, ex03, ex04, ex05, ex06, ex07
+from harl_mini.grading import ex00, ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08
 from harl_mini.grading.core import CHECKS, Check, CheckFailed, install_ipython_handler
 
-__all__ = ["CHECKS", "Check", "CheckFailed", "ex00", "ex01", "ex02", "ex03", "ex04", "ex05", "ex06", "ex07"]
+__all__ = ["CHECKS", "Check", "CheckFailed", "ex00", "ex01", "ex02", "ex03", "ex04", "ex05", "ex06", "ex07", "ex08"]
 
 install_ipython_handler()

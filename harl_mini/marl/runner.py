@@ -1,0 +1,702 @@
+r"""One runner for IPPO, MAPPO, HAPPO and HATRPO (Chapter 8; Kuba et al. 2022, HARL).
+
+Every iteration: (1) collect ``num_steps`` joint steps in each of the ``num_envs`` copies
+of a :class:`~harl_mini.envs.multi.MultiAgentVecEnv` with the current policies
+(:func:`collect`); (2) compute GAE advantages (:meth:`RolloutBuffer.advantages`);
+(3) update the actors — the only place where the four algorithms differ; (4) fit the
+critic(s) *after* the actors, as HARL does.
+
+==========  ==========================  ==============================================
+Algorithm   Critic / advantage          Actor update
+==========  ==========================  ==============================================
+``ippo``    V^i(o^i) per agent; Â^i     every agent's PPO-clip step at once
+``mappo``   central V(s); joint Â       every agent's PPO-clip step at once, on the
+                                        same Â (shared parameters by default)
+``happo``   central V(s); joint Â       agents one after another in a fresh random
+                                        order i_{1:N}; agent i_m maximises
+                                        mean min(r M Â, clip(r, 1±ε) M Â), M the
+                                        product of the earlier agents' new/old ratios
+``hatrpo``  central V(s); joint Â       same order and M; one trust-region step per
+                                        agent on mean(r M Â) s.t. mean KL ≤ δ
+==========  ==========================  ==============================================
+
+**The M factor** (theory reference §5f–5g; HARL ``on_policy_ha_runner.py``). M starts
+at 1 for every sample. After agent i_m's update,
+M ← M · π^{i_m}_new(a^{i_m} | o^{i_m}) / π^{i_m}_old(a^{i_m} | o^{i_m}), evaluated on the
+whole batch with the agent's final parameters (a product over action dimensions for a
+Gaussian, because log-probabilities are summed). M is computed under ``no_grad``: it is
+a fixed per-sample weight, and no gradient reaches the earlier agents. With M > 0,
+M·min(rÂ, clip(r)Â) = min(r(MÂ), clip(r)(MÂ)), so HAPPO's loss is
+``−mean(ppo_clip_objective(r, M·Â))`` (:mod:`harl_mini.losses`). HARL never clips M;
+``m_clip=c`` (off by default) clamps it to [1/c, c] after every agent. Rows log the
+mean, std, min and max of the M that the last agent of the order saw.
+
+Order: a fresh ``torch.randperm(N)`` from the run's generator every iteration (Theorem 3
+needs every order to have positive probability), or 0, 1, …, N−1 with ``fixed_order``.
+Shared parameters are refused for HAPPO/HATRPO: updating "agent i_m" would move the
+earlier agents' policies too, and M would no longer be their ratio.
+
+**HATRPO step constants** (per agent; :func:`harl_mini.trust_region.trpo_step`):
+
+====================  =====  =========================================================
+Constant              Value  Meaning / source
+====================  =====  =========================================================
+``kl_threshold`` δ    0.01   mean KL(π^i_old ‖ π^i_new) ≤ δ (HARL default; tuned 0.005,
+                             0.001 on some tasks)
+``cg_iters``          10     CG iterations on (F + λI) s = g (HARL, TRPO)
+``damping`` λ         0.1    added to the Fisher matrix, also in sᵀ(F+λI)s (HARL)
+``backtrack_coeff``   0.8    line-search shrink factor (HARL; the ICLR code used 0.5)
+``max_backtracks``    10     fractions 1, 0.8, …, 0.8¹⁰ tried (HARL ``ls_step``)
+``accept_ratio``      0.5    accept iff gain ≥ 0.5 × predicted gain, gain > 0, KL ≤ δ
+CG residual tol.      1e-10  (HARL)
+====================  =====  =========================================================
+
+The Fisher-vector product is :func:`harl_mini.algos.trpo.make_fvp`: double
+backpropagation of the *true* mean KL (π_old-weighted for Categorical, closed form for
+Gaussian), not HARL's unweighted discrete "KL" Σ_a(ρ_a − 1 − log ρ_a) (harl.md §1.4).
+The line search measures the true KL too, so every accepted step has KL ≤ δ.
+
+**Other details**: advantages standardised once per iteration over the batch (per
+agent for IPPO), as HARL's EP mode; Adam (eps 1e-5) per actor network, global grad-norm
+clip per network; entropy bonus ``ent_coef`` (mean entropy per agent; no HARL
+broadcast bug); critic after the actors on ValueNorm-normalised targets
+(:mod:`harl_mini.marl.critic`); truncated steps bootstrap from the final state
+(:mod:`harl_mini.marl.buffer`); deterministic evaluation (argmax / mean) every
+``eval_interval`` iterations and at the end. A NaN guard raises
+:class:`~harl_mini.errors.HarlMiniError` as soon as a loss, a log-probability or a
+parameter stops being finite.
+
+History rows (besides ``iteration``, ``steps``, ``wall_time``, ``episodes``,
+``episode_return`` and ``episode_length`` of :class:`~harl_mini.algos.common.Tracker`):
+
+========================  ==============================================================
+Key                       Meaning
+========================  ==============================================================
+``j_estimate``            mean team return of the episodes completed in this batch
+``j_exact``               exact J of the current stochastic policy (one-state games)
+``eval_return``           deterministic evaluation (every ``eval_interval`` iterations)
+``kl``, ``kl_<i>``        mean KL(π^i_old ‖ π^i_new) after the update (per agent; on at
+                          most :data:`DIAG_SAMPLES` evenly spaced samples)
+``entropy``               mean policy entropy over agents (same subsample)
+``policy_loss``           last actor loss (mean over agents)
+``value_loss``            last critic loss (normalised units)
+``explained_variance``    of the rollout values against the TD(λ) targets
+``order``                 HAPPO/HATRPO agent order, e.g. ``"2-0-1"``
+``m_mean`` … ``m_max``    statistics of the M seen by the last agent of the order
+``accepted_<i>``, …       HATRPO: step accepted, backtracks, KL of the accepted step
+``lr``, ``steps_per_s``   current actor learning rate; cumulative throughput
+========================  ==============================================================
+
+Hyperparameters (:class:`MAConfig`; the book's game runs use :data:`PRESETS`):
+
+=======================  ===========  ==================================================
+Name                     Default      Meaning
+=======================  ===========  ==================================================
+``num_envs``             256          B parallel copies
+``num_steps``            8            T joint steps per copy per iteration
+``gamma`` / ``lam``      0.99 / 0.95  discount and GAE λ
+``lr`` / ``critic_lr``   5e-4 / 5e-4  Adam learning rates
+``anneal_lr``            False        linear decay of both rates to 0
+``ppo_epochs``           5            passes over the batch per agent (PPO variants)
+``num_minibatches``      1            minibatches per pass
+``clip_eps``             0.2          ε of the clip
+``ent_coef``             0.01         entropy bonus (PPO variants)
+``max_grad_norm``        10.0         grad-norm clip per network
+``norm_adv``             True         standardise advantages
+``critic_epochs``        5            critic passes per iteration
+``critic_minibatches``   1            critic minibatches per pass
+``value_norm``           True         ValueNorm on the critic targets
+``huber_delta``          None         Huber loss δ for the critic (None: squared error)
+``clip_vloss``           False        clip the critic update to ±clip_eps
+``hidden``               (64, 64)     actor hidden widths (() = linear / tabular)
+``critic_hidden``        None         critic widths (None: same as ``hidden``)
+``activation``           "tanh"       "tanh" or "relu"
+``log_std_init``         0.0          initial log σ (Gaussian agents)
+``learn_std``            True         train log σ
+``init_mean``            None         initial Gaussian means (linear actors)
+``share_params``         None         one actor network (None: True for MAPPO only)
+``agent_id``             None         one-hot id input when shared (None: = share)
+``fixed_order``          False        HAPPO/HATRPO order 0..N−1 instead of random
+``m_clip``               None         clamp M to [1/c, c] (HAPPO/HATRPO)
+``kl_threshold`` …       see above    HATRPO step constants
+``eval_interval``        10           deterministic evaluation every k iterations
+``eval_episodes``        16           episodes per evaluation
+=======================  ===========  ==================================================
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.distributions import kl_divergence
+
+from harl_mini.algos.common import History, Tracker, check_finite_loss, explained_variance, resolve_config
+from harl_mini.algos.trpo import make_fvp
+from harl_mini.envs import make_env
+from harl_mini.envs.multi import MultiAgentVecEnv
+from harl_mini.errors import HarlMiniError, check_choice
+from harl_mini.losses import ppo_clip_objective, ratio, surrogate_objective
+from harl_mini.marl.actors import ACTIVATIONS, MultiAgentActors
+from harl_mini.marl.buffer import RolloutBuffer
+from harl_mini.marl.critic import CentralCritic, LocalCritics, value_loss
+from harl_mini.nets import flat_grad, flat_params, set_flat_params
+from harl_mini.trust_region import trpo_step
+
+__all__ = ["ALGORITHMS", "MAConfig", "PRESETS", "preset_for", "MARunner", "train", "evaluate", "exact_objective",
+           "update_factor", "happo_objective", "hatrpo_surrogate"]
+
+#: the algorithms of this runner
+ALGORITHMS = ("ippo", "mappo", "happo", "hatrpo")
+SEQUENTIAL = ("happo", "hatrpo")
+#: diagnostics (per-agent KL, entropy) are computed on at most this many samples
+DIAG_SAMPLES = 4096
+
+
+@dataclass
+class MAConfig:
+    """Hyperparameters of every multi-agent algorithm; see the module docstring."""
+
+    num_envs: int = 256
+    num_steps: int = 8
+    gamma: float = 0.99
+    lam: float = 0.95
+    lr: float = 5e-4
+    critic_lr: float = 5e-4
+    anneal_lr: bool = False
+    ppo_epochs: int = 5
+    num_minibatches: int = 1
+    clip_eps: float = 0.2
+    ent_coef: float = 0.01
+    max_grad_norm: float = 10.0
+    norm_adv: bool = True
+    critic_epochs: int = 5
+    critic_minibatches: int = 1
+    value_norm: bool = True
+    huber_delta: float | None = None
+    clip_vloss: bool = False
+    hidden: tuple[int, ...] = (64, 64)
+    critic_hidden: tuple[int, ...] | None = None
+    activation: str = "tanh"
+    log_std_init: float = 0.0
+    learn_std: bool = True
+    init_mean: float | tuple[float, ...] | None = None
+    share_params: bool | None = None
+    agent_id: bool | None = None
+    fixed_order: bool = False
+    m_clip: float | None = None
+    kl_threshold: float = 0.01
+    cg_iters: int = 10
+    damping: float = 0.1
+    backtrack_coeff: float = 0.8
+    max_backtracks: int = 10
+    accept_ratio: float = 0.5
+    eval_interval: int = 10
+    eval_episodes: int = 16
+
+
+#: Overrides for the one-state games (used by ``python -m harl_mini.marl.run``): the
+#: observation is constant, so a linear actor on it *is* a tabular softmax (or Gaussian)
+#: policy; γ = 0 because every episode is one step; large batches; Adam steps sized for
+#: logits. See ``results/games/README.md`` for the runs made with them.
+PRESETS: dict[str, dict] = {
+    "game:": dict(num_envs=4096, num_steps=1, gamma=0.0, lam=1.0, hidden=(), critic_hidden=(), lr=0.02,
+                  critic_lr=0.05, ent_coef=0.0, eval_interval=1),
+    # Kuba et al. (2022), Figure 1: unit-variance Gaussians from means (−0.25, 0.25) and steps of
+    # the size of a KL ball δ = 0.5 (|Δμ| ≈ 1): HATRPO with δ = 0.5; the PPO variants unclipped
+    # (clip_eps = 100) with Adam lr 0.1 × 5 epochs, so every agent's mean moves by ≈ 1 per iteration.
+    "game:a1a2": dict(num_envs=4096, num_steps=1, gamma=0.0, lam=1.0, hidden=(), critic_hidden=(), lr=0.1,
+                      critic_lr=0.05, ent_coef=0.0, clip_eps=100.0, learn_std=False, log_std_init=0.0,
+                      init_mean=(-0.25, 0.25), kl_threshold=0.5, eval_interval=1),
+}
+
+
+def preset_for(env_name: str) -> dict:
+    """The :data:`PRESETS` entry whose key is ``env_name`` or a prefix of it (longest wins)."""
+    best = ""
+    for key in PRESETS:
+        if env_name.startswith(key) and len(key) > len(best):
+            best = key
+    return dict(PRESETS[best]) if best else {}
+
+
+def _resolve(algo: str, hparams: dict) -> MAConfig:
+    cfg = resolve_config(MAConfig, hparams)
+    if cfg.share_params is None:
+        cfg.share_params = algo == "mappo"
+    for name in ("share_params", "agent_id"):
+        v = getattr(cfg, name)
+        if v is not None and not isinstance(v, bool):
+            raise HarlMiniError(f"{name}: expected True, False or None, got {v!r}")
+    if cfg.agent_id is None:
+        cfg.agent_id = cfg.share_params
+    if algo in SEQUENTIAL and cfg.share_params:
+        raise HarlMiniError(f"{algo} updates the agents one after another and needs separate parameters per agent; "
+                            "share_params=True would move the earlier agents' policies too (use mappo for sharing)")
+    if cfg.m_clip is not None and (isinstance(cfg.m_clip, bool) or not isinstance(cfg.m_clip, numbers.Real)
+                                   or not cfg.m_clip > 1.0):
+        raise HarlMiniError(f"m_clip: expected None or a number > 1 (M is clamped to [1/c, c]), got {cfg.m_clip!r}")
+    if cfg.huber_delta is not None and not (isinstance(cfg.huber_delta, numbers.Real) and cfg.huber_delta > 0):
+        raise HarlMiniError(f"huber_delta: expected None or a positive number, got {cfg.huber_delta!r}")
+    if not isinstance(cfg.activation, str) or cfg.activation not in ACTIVATIONS:
+        raise HarlMiniError(f"unknown activation {cfg.activation!r}; available: {', '.join(sorted(ACTIVATIONS))}")
+    for name in ("hidden", "critic_hidden"):
+        v = getattr(cfg, name)
+        if v is None and name == "critic_hidden":
+            continue
+        try:
+            widths = tuple(int(h) for h in v)
+        except TypeError:
+            raise HarlMiniError(f"{name}: expected a tuple of layer widths, got {v!r}") from None
+        if any(h < 1 for h in widths):
+            raise HarlMiniError(f"{name}: layer widths must be positive, got {v!r}")
+        setattr(cfg, name, widths)
+    if not 0.0 < cfg.backtrack_coeff < 1.0:
+        raise HarlMiniError(f"backtrack_coeff: must lie in (0, 1), got {cfg.backtrack_coeff}")
+    if not cfg.kl_threshold > 0:
+        raise HarlMiniError(f"kl_threshold: must be positive, got {cfg.kl_threshold}")
+    return cfg
+
+
+def _make_env(env, num_envs: int, seed: int, device) -> MultiAgentVecEnv:
+    if isinstance(env, str):
+        env = make_env(env, num_envs=int(num_envs), seed=int(seed), device=device)
+        if not isinstance(env, MultiAgentVecEnv):
+            raise HarlMiniError(f"env: {env.name!r} is a single-agent environment; the multi-agent algorithms need a "
+                                "MultiAgentVecEnv such as game:xor")
+        return env
+    if not isinstance(env, MultiAgentVecEnv):
+        raise HarlMiniError(f"env: expected an environment name or a MultiAgentVecEnv, got {type(env).__name__}")
+    env.reset(int(seed))
+    return env
+
+
+class MARunner:
+    """Holds the env, actors, critic, optimisers and generator of one run.
+
+    ``collect()`` fills and returns a :class:`RolloutBuffer`; ``update(buffer)`` runs the
+    algorithm's actor update and the critic update and returns the metrics; ``step()``
+    does both and returns the metrics with the buffer. ``train`` drives it. After an
+    HAPPO/HATRPO update, ``last_order`` is the agent order used and ``last_factors[m]``
+    the M (detached, [T·B]) that the m-th agent of that order was updated with.
+    """
+
+    def __init__(self, algo: str, env, seed: int = 0, device="cpu", **hparams):
+        if not isinstance(algo, str):
+            raise HarlMiniError(f"algo: expected an algorithm name, got {algo!r}")
+        check_choice(algo, ALGORITHMS, "multi-agent algorithm")
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise HarlMiniError(f"seed: expected an integer, got {seed!r}")
+        self.algo, self.seed = algo, int(seed)
+        self.cfg = cfg = _resolve(algo, hparams)
+        self.device = torch.device(device)
+        torch.manual_seed(self.seed)
+        self.gen = torch.Generator(device=self.device).manual_seed(self.seed)
+        self.env = _make_env(env, cfg.num_envs, self.seed, self.device)
+        env = self.env
+        self.N = env.num_agents
+        self.actors = MultiAgentActors(env.obs_dims, env.action_spaces, cfg.share_params, cfg.agent_id, cfg.hidden,
+                                       cfg.activation, cfg.log_std_init, cfg.learn_std, cfg.init_mean, self.device)
+        critic_hidden = cfg.hidden if cfg.critic_hidden is None else cfg.critic_hidden
+        act_cls = ACTIVATIONS[cfg.activation]
+        if algo == "ippo":
+            self.critic = LocalCritics(env.obs_dims, critic_hidden, act_cls, cfg.value_norm, self.device)
+        else:
+            self.critic = CentralCritic(env.state_dim, critic_hidden, act_cls, cfg.value_norm, self.device)
+        self.actor_optims = [torch.optim.Adam(p.parameters(), lr=cfg.lr, eps=1e-5) for p in self.actors.policies]
+        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
+        self.buffer = RolloutBuffer(cfg.num_steps, env.num_envs, env.obs_dims, env.action_spaces, env.state_dim,
+                                    self.critic.num_values, self.device)
+        self.iteration = 0
+        self.last_order: list[int] = list(range(self.N))
+        self.last_factors: list[torch.Tensor] = []
+
+    # -------------------------------------------------------------------------------------
+    # Rollouts
+    # -------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def collect(self) -> RolloutBuffer:
+        """Run the current policies for ``num_steps`` steps in every copy; fill the buffer."""
+        env, buf, critic = self.env, self.buffer, self.critic
+        sample = self.actors.sampler()
+        obs, state = env.obs, env.state
+        v = critic.values(state, obs)                                                          # [B, K]
+        for t in range(buf.T):
+            actions, logp = sample(obs, self.gen)
+            nobs, nstate, reward, term, trunc, fobs, fstate = env.step(actions)
+            v_next = critic.values(nstate, nobs)
+            nv = v_next
+            if bool(trunc.any()):  # bootstrap a time limit from the state the step really reached
+                nv = torch.where(trunc.unsqueeze(-1), critic.values(fstate, fobs), v_next)
+            buf.insert(t, obs, state, actions, logp, v, reward, term, trunc, nv)
+            obs, state, v = nobs, nstate, v_next
+        buf.episode_returns, buf.episode_lengths = env.pop_episodes()
+        if not bool(torch.isfinite(buf.logp).all()):
+            bad = [i for i in range(self.N) if not bool(torch.isfinite(buf.logp[i]).all())]
+            raise HarlMiniError(f"NaN guard: non-finite log-probabilities of agent(s) {bad} at iteration "
+                                f"{self.iteration}; the policy parameters diverged (lower lr / kl_threshold)")
+        return buf
+
+    # -------------------------------------------------------------------------------------
+    # Updates
+    # -------------------------------------------------------------------------------------
+    def update(self, buf: RolloutBuffer) -> dict:
+        """The actor update of ``self.algo`` and then the critic update; returns metrics."""
+        cfg = self.cfg
+        adv, ret = buf.advantages(cfg.gamma, cfg.lam)                                          # [T, B, K]
+        S = buf.size
+        adv = adv.reshape(S, -1).T.contiguous()                                                 # [K, S]
+        if cfg.norm_adv and S > 1:
+            adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
+        advs = adv.expand(self.N, S) if adv.shape[0] == 1 else adv                               # [N, S]
+        self._data = [(buf.flat_obs(i), buf.flat_actions(i), buf.flat_logp(i)) for i in range(self.N)]
+        # diagnostics (KL, entropy) on an evenly spaced subsample of at most DIAG_SAMPLES
+        self._diag = slice(None, None, max(1, S // DIAG_SAMPLES))
+        with torch.no_grad():
+            old = [self.actors.distribution(i, self._data[i][0][self._diag]) for i in range(self.N)]
+        if self.algo in SEQUENTIAL:
+            metrics = self._sequential_update(advs)
+        else:
+            metrics = self._ppo_epochs(list(range(self.N)), advs)
+            metrics["order"] = ""
+        metrics.update(self._diagnostics(old))
+        metrics.update(self._critic_update(buf, ret))
+        self._check_params()
+        self._data = None
+        return metrics
+
+    @torch.no_grad()
+    def _diagnostics(self, old) -> dict:
+        """Per-agent mean KL(π_old ‖ π_new) and entropy after the update (on the subsample)."""
+        out, kls, ents = {}, [], []
+        for i in range(self.N):
+            obs = self._data[i][0][self._diag]
+            kls.append(float(kl_divergence(old[i], self.actors.distribution(i, obs)).mean()))
+            ents.append(float(self.actors.entropy(i, obs).mean()))
+            out[f"kl_{i}"] = kls[-1]
+        out["kl"] = sum(kls) / len(kls)
+        out["entropy"] = sum(ents) / len(ents)
+        return out
+
+    def _ppo_epochs(self, agents: list[int], weights) -> dict:
+        """PPO-clip epochs for ``agents`` at once; ``weights[i]`` [S] is Â (or M·Â) of agent i
+        (a [N, S] tensor when all agents are updated together, else a dict)."""
+        cfg, actors = self.cfg, self.actors
+        S = self._data[0][0].shape[0]
+        mb_size = max(1, S // cfg.num_minibatches)
+        batched = actors.share_params and len(agents) == self.N
+        optims = self.actor_optims if actors.share_params else [self.actor_optims[i] for i in agents]
+        policies = [actors.policies[0]] if actors.share_params else [actors.policies[i] for i in agents]
+        logp_old_all = torch.stack([self._data[i][2] for i in agents]) if batched else None
+        need_ent = cfg.ent_coef > 0
+        pg_losses = []
+        for _ in range(cfg.ppo_epochs):
+            if cfg.num_minibatches == 1:
+                batches = [slice(None)]
+            else:
+                batches = list(torch.randperm(S, generator=self.gen, device=self.device).split(mb_size))
+            for mb in batches:
+                if batched:
+                    logp, ent = actors.log_prob_entropy_all([self._data[i][0][mb] for i in agents],
+                                                            [self._data[i][1][mb] for i in agents], need_ent)  # [N, M]
+                    obj = ppo_clip_objective(ratio(logp, logp_old_all[:, mb]), weights[:, mb], cfg.clip_eps)
+                    pg = -obj.mean()  # the mean over all agents' samples, as HARL's shared-parameter training
+                    loss = pg - cfg.ent_coef * ent.mean() if need_ent else pg
+                else:
+                    loss = 0.0
+                    for i in agents:
+                        obs, act, logp_old = self._data[i]
+                        logp, ent = actors.log_prob_entropy(i, obs[mb], act[mb], need_ent)
+                        pg_i = -ppo_clip_objective(ratio(logp, logp_old[mb]), weights[i][mb].detach(),
+                                                   cfg.clip_eps).mean()
+                        loss = loss + (pg_i - cfg.ent_coef * ent.mean() if need_ent else pg_i)
+                    pg = loss / len(agents)
+                check_finite_loss(loss, "NaN guard: the actor loss", self.iteration)
+                for opt in optims:
+                    opt.zero_grad(set_to_none=True)
+                loss.backward()
+                for pol in policies:
+                    torch.nn.utils.clip_grad_norm_(pol.parameters(), cfg.max_grad_norm)
+                for opt in optims:
+                    opt.step()
+                pg_losses.append(pg.detach())
+        return {"policy_loss": float(pg_losses[-1])}
+
+    def happo_loss(self, buf: RolloutBuffer, i: int, factor: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
+        """Agent i's HAPPO loss on the whole buffer, −mean(ppo_clip_objective(r_i, M·Â)) − c_ent·mean H."""
+        logp, ent = self.actors.log_prob_entropy(i, buf.flat_obs(i), buf.flat_actions(i), True)
+        obj = happo_objective(ratio(logp, buf.flat_logp(i)), factor, adv, self.cfg.clip_eps)
+        return -obj.mean() - self.cfg.ent_coef * ent.mean()
+
+    def agent_order(self) -> list[int]:
+        """This iteration's update order: a fresh random permutation unless ``fixed_order``."""
+        if self.cfg.fixed_order:
+            return list(range(self.N))
+        return torch.randperm(self.N, generator=self.gen, device=self.device).tolist()
+
+    def _sequential_update(self, advs: torch.Tensor) -> dict:
+        cfg = self.cfg
+        S = advs.shape[1]
+        order = self.agent_order()
+        factor = torch.ones(S, dtype=advs.dtype, device=self.device)
+        self.last_order, self.last_factors = order, []
+        out: dict = {"order": "-".join(map(str, order))}
+        losses = []
+        for i in order:
+            self.last_factors.append(factor)
+            if self.algo == "happo":
+                m = self._ppo_epochs([i], self._weights_for(i, factor, advs))
+                losses.append(m["policy_loss"])
+            else:
+                m = self._trpo_agent(i, factor * advs[i])
+                losses.append(m["policy_loss"])
+                out[f"accepted_{i}"] = int(m["accepted"])
+                out[f"backtracks_{i}"] = m["backtracks"]
+                out[f"step_kl_{i}"] = m["step_kl"]
+            with torch.no_grad():  # M ← M · π_new/π_old on the whole batch, detached
+                obs, act, logp_old = self._data[i]
+                factor = update_factor(factor, self.actors.log_prob(i, obs, act), logp_old, cfg.m_clip)
+            if not bool(torch.isfinite(factor).all()):
+                raise HarlMiniError(f"NaN guard: the M factor became non-finite after agent {i} at iteration "
+                                    f"{self.iteration}; try m_clip or a smaller step")
+        last = self.last_factors[-1]
+        out.update(policy_loss=sum(losses) / len(losses), m_mean=float(last.mean()),
+                   m_std=float(last.std()) if last.numel() > 1 else 0.0, m_min=float(last.min()),
+                   m_max=float(last.max()))
+        if self.algo == "hatrpo":
+            out["accepted"] = sum(out[f"accepted_{i}"] for i in range(self.N)) / self.N
+        return out
+
+    @staticmethod
+    def _weights_for(i: int, factor: torch.Tensor, advs: torch.Tensor) -> dict:
+        return {i: factor * advs[i]}  # M·Â, with M a constant (no gradient) per sample
+
+    def _trpo_agent(self, i: int, w: torch.Tensor) -> dict:
+        """One HATRPO step for agent i on mean(r_i · w), w = M·Â, with mean KL ≤ δ."""
+        cfg, actors = self.cfg, self.actors
+        pol = actors.policy(i)
+        obs, act, logp_old = self._data[i]
+        x = actors.inputs(i, obs)
+        with torch.no_grad():
+            old_dist = pol.distribution(x)  # agent i has not moved yet this iteration: π_old
+        theta_old = flat_params(pol)
+        surrogate = hatrpo_surrogate(ratio(actors.log_prob(i, obs, act), logp_old), w).mean()
+        check_finite_loss(surrogate, "NaN guard: the HATRPO surrogate", self.iteration)
+        g = flat_grad(surrogate, pol)
+        surrogate_old = float(surrogate.detach())
+        fvp = make_fvp(pol, x)
+
+        def evaluate_candidate(theta: torch.Tensor) -> tuple[float, float]:
+            set_flat_params(pol, theta)
+            with torch.no_grad():
+                gain = (torch.exp(actors.log_prob(i, obs, act) - logp_old) * w).mean() - surrogate_old
+                kl = kl_divergence(old_dist, pol.distribution(x)).mean()
+            return float(gain), float(kl)
+
+        step = trpo_step(theta_old, g, fvp, cfg.kl_threshold, evaluate_candidate, cg_iters=cfg.cg_iters,
+                         damping=cfg.damping, cg_residual_tol=1e-10, backtrack_coeff=cfg.backtrack_coeff,
+                         max_backtracks=cfg.max_backtracks, accept_ratio=cfg.accept_ratio)
+        set_flat_params(pol, step.theta)
+        return {"policy_loss": -surrogate_old, "accepted": step.accepted,
+                "backtracks": len(step.line_search.history) - 1, "step_kl": step.line_search.kl}
+
+    def _critic_update(self, buf: RolloutBuffer, ret: torch.Tensor) -> dict:
+        cfg, critic = self.cfg, self.critic
+        S = buf.size
+        ret = ret.reshape(S, -1)                                                                 # [S, K]
+        inputs = [buf.flat_state()] if critic.num_values == 1 else [buf.flat_obs(i) for i in range(self.N)]
+        targets, olds = [], []
+        for k, (net, norm) in enumerate(zip(critic.nets(), critic.norms())):
+            norm.update(ret[:, k])
+            targets.append(norm.normalize(ret[:, k]))
+            with torch.no_grad():
+                olds.append(net(inputs[k]))
+        clip = cfg.clip_eps if cfg.clip_vloss else None
+        mb_size = max(1, S // cfg.critic_minibatches)
+        for _ in range(cfg.critic_epochs):
+            if cfg.critic_minibatches == 1:
+                batches = [slice(None)]
+            else:
+                batches = list(torch.randperm(S, generator=self.gen, device=self.device).split(mb_size))
+            for mb in batches:
+                loss = 0.0
+                for net, x, y, old in zip(critic.nets(), inputs, targets, olds):
+                    loss = loss + value_loss(net(x[mb]), y[mb], old[mb], clip, cfg.huber_delta)
+                check_finite_loss(loss, "NaN guard: the critic loss", self.iteration)
+                self.critic_optim.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
+                self.critic_optim.step()
+        values = buf.values.reshape(S, -1)
+        return {"value_loss": float(loss.detach()) / len(targets),
+                "explained_variance": explained_variance(values.flatten(), ret.flatten())}
+
+    def _check_params(self) -> None:
+        for name, module in (("actor", self.actors), ("critic", self.critic)):
+            for pname, p in module.named_parameters():
+                if not bool(torch.isfinite(p).all()):
+                    raise HarlMiniError(f"NaN guard: {name} parameter {pname!r} became non-finite at iteration "
+                                        f"{self.iteration}; lower the learning rate / kl_threshold")
+
+    def set_lr(self, frac: float) -> float:
+        lr = self.cfg.lr * frac
+        for opt in self.actor_optims:
+            for group in opt.param_groups:
+                group["lr"] = lr
+        for group in self.critic_optim.param_groups:
+            group["lr"] = self.cfg.critic_lr * frac
+        return lr
+
+    def step(self) -> tuple[RolloutBuffer, dict]:
+        """One iteration: collect, update; returns (buffer, metrics)."""
+        buf = self.collect()
+        metrics = self.update(buf)
+        self.iteration += 1
+        return buf, metrics
+
+
+# ---------------------------------------------------------------------------------------
+# The per-sample objectives and the M recursion (used by the runner and by the tests)
+# ---------------------------------------------------------------------------------------
+
+
+def update_factor(factor: torch.Tensor, logp_new: torch.Tensor, logp_old: torch.Tensor,
+                  m_clip: float | None = None) -> torch.Tensor:
+    """M ← M · π_new(a|o)/π_old(a|o), detached; clamped to [1/m_clip, m_clip] if given.
+
+    Implements the recursion M^{i_{1:m+1}} = (π^{i_m}_new / π^{i_m}_old) M^{i_{1:m}}
+    (theory reference §5f, eq. 10, without the Â that the caller multiplies in).
+    """
+    out = factor.detach() * torch.exp(logp_new.detach() - logp_old.detach())
+    return out if m_clip is None else out.clamp(1.0 / m_clip, m_clip)
+
+
+def happo_objective(r: torch.Tensor, factor: torch.Tensor, adv: torch.Tensor, clip_eps: float) -> torch.Tensor:
+    """HAPPO's per-sample objective min(r·MÂ, clip(r, 1±ε)·MÂ), M detached (theory §5g)."""
+    return ppo_clip_objective(r, factor.detach() * adv, clip_eps)
+
+
+def hatrpo_surrogate(r: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """HATRPO's per-sample surrogate r·(MÂ) (``weight`` = M·Â, detached); its mean minus
+    mean(MÂ) is the Proposition 2 estimate of L^{i_{1:m}}, with the same gradient."""
+    return surrogate_objective(r, weight.detach())
+
+
+# ---------------------------------------------------------------------------------------
+# Exact objective on the one-state games, evaluation, training loop
+# ---------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def exact_objective(actors: MultiAgentActors, env) -> float | None:
+    """J of the current *stochastic* joint policy on a one-state game, exactly; else None.
+
+    :class:`~harl_mini.envs.matrix.MatrixGameEnv`: H · Σ_a Π_i π^i(a^i) r(a);
+    :class:`~harl_mini.envs.matrix.ContinuousProductGameEnv`: H · Π_i μ^i (the expected
+    product of independent Gaussians). H is the episode length; the observation is the
+    env's (constant) one.
+    """
+    from harl_mini.envs.matrix import ContinuousProductGameEnv, MatrixGameEnv
+
+    if isinstance(env, MatrixGameEnv):
+        table = env.payoff.to(torch.float64)
+        for i in reversed(range(env.num_agents)):
+            p = actors.probs(i, env.obs[i][:1])[0].to(torch.float64).to(table.device)
+            table = table @ p  # contract the last remaining agent axis
+        return float(table) * env.episode_length
+    if isinstance(env, ContinuousProductGameEnv):
+        prod = 1.0
+        for i in range(env.num_agents):
+            prod *= float(actors.mean(i, env.obs[i][:1])[0, 0])
+        return prod * env.episode_length
+    return None
+
+
+@torch.no_grad()
+def evaluate(actors: MultiAgentActors, env, episodes: int = 16, deterministic: bool = True, seed: int = 12345,
+             generator: torch.Generator | None = None) -> dict:
+    """Team returns of ``episodes`` episodes, by default with every agent's mode action.
+
+    ``env`` is a name (built with min(episodes, 64) copies) or a MultiAgentVecEnv (reset
+    with ``seed``). Returns ``{"returns", "mean", "std"}``.
+    """
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise HarlMiniError(f"episodes: expected a positive integer, got {episodes!r}")
+    if isinstance(env, str):
+        env = _make_env(env, min(episodes, 64), seed, actors.device)
+    else:
+        env = _make_env(env, env.num_envs, seed, actors.device)
+    sample = actors.sampler()
+    env.pop_episodes()
+    returns: list[float] = []
+    obs = env.obs
+    while len(returns) < episodes:
+        actions, _ = sample(obs, generator, deterministic)
+        obs = env.step(actions)[0]
+        returns.extend(env.pop_episodes()[0])
+    returns = returns[:episodes]
+    mean = sum(returns) / len(returns)
+    std = math.sqrt(sum((r - mean) ** 2 for r in returns) / len(returns))
+    return {"returns": returns, "mean": mean, "std": std}
+
+
+def _eval_env(env, name_or_env, episodes: int, seed: int, device):
+    if isinstance(name_or_env, str):
+        return _make_env(name_or_env, min(episodes, 64), seed, device)
+    try:
+        return copy.deepcopy(env)
+    except Exception:  # noqa: BLE001 - an env that cannot be copied is evaluated only at the end
+        return None
+
+
+def train(algo: str, env, steps: int, seed: int = 0, device="cpu", progress: bool = True, log=None,
+          **hparams) -> History:
+    """Train ``algo`` (ippo, mappo, happo, hatrpo) for ``steps`` environment steps.
+
+    ``env`` is a registry name (``"game:xor"``) or a MultiAgentVecEnv; ``hparams``
+    override :class:`MAConfig`. An environment step is one joint step of one copy, so an
+    iteration is ``num_envs · num_steps`` steps. Same seed ⇒ same result (on CPU).
+    Returns a :class:`~harl_mini.algos.common.History` whose ``policy`` is the
+    :class:`MultiAgentActors` and ``value_fn`` the critic; see the module docstring for
+    the row keys.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise HarlMiniError(f"steps: expected a positive integer number of environment steps, got {steps!r}")
+    runner = MARunner(algo, env, seed, device, **hparams)
+    cfg = runner.cfg
+    batch_size = runner.buffer.size
+    iterations = max(1, int(steps) // batch_size)
+    eval_env = _eval_env(runner.env, env, cfg.eval_episodes, runner.seed + 10_000, runner.device)
+    config = asdict(cfg)
+    config["algo"] = algo
+    history = History(policy=runner.actors, value_fn=runner.critic, config=config)
+    history.runner = runner
+    tracker = Tracker(history, iterations * batch_size, progress, log, desc=f"{algo} {runner.env.name}")
+    recent_j: list[float] = []
+    t0 = time.perf_counter()
+    for it in range(iterations):
+        lr = runner.set_lr(1.0 - it / iterations) if cfg.anneal_lr else cfg.lr
+        buf, metrics = runner.step()
+        j_batch = (sum(buf.episode_returns) / len(buf.episode_returns)) if buf.episode_returns else float("nan")
+        metrics["j_estimate"] = j_batch
+        j_exact = exact_objective(runner.actors, runner.env)
+        if j_exact is not None:
+            metrics["j_exact"] = j_exact
+        last = it == iterations - 1
+        if eval_env is not None and ((it + 1) % cfg.eval_interval == 0 or last):
+            metrics["eval_return"] = evaluate(runner.actors, eval_env, cfg.eval_episodes, seed=runner.seed + 10_000)["mean"]
+        metrics["lr"] = lr
+        metrics["steps_per_s"] = (it + 1) * batch_size / max(time.perf_counter() - t0, 1e-9)
+        row = tracker.record(it, buf, **metrics)
+        if tracker.bar is not None:
+            recent_j.append(row.get("j_exact", row["episode_return"]))
+            tracker.bar.set_postfix(J=f"{recent_j[-1]:.3f}", ret=f"{row['episode_return']:.3f}", refresh=False)
+    tracker.close()
+    if eval_env is None:
+        history.rows[-1]["eval_return"] = evaluate(runner.actors, runner.env, cfg.eval_episodes,
+                                                   seed=runner.seed + 10_000)["mean"]
+    return history
