@@ -310,7 +310,7 @@ def _joint(game, pis) -> tuple[_m.FiniteMDP, torch.Tensor]:
 def value(game: MarkovGame, pis) -> torch.Tensor:
     r"""Joint state value V_π of the product policy.
 
-    Chapter 7, eq. ``eq-policy-evaluation`` applied to the joint MDP:
+    Chapter 1, eq. ``eq-policy-evaluation`` applied to the joint MDP:
     V_π = (I − γ P_π)^{-1} r_π with π(a | s) = Π_i π^i(a^i | s).
 
     ==========  ===============  ============================================

@@ -6,11 +6,21 @@ that draw on a matplotlib Axes, plus thin ipywidgets wrappers that call the same
 ``viz.policy_gradient``      sampled-gradient error, learning curves, GAE bias/variance (Ch. 2)
 ``viz.natural_gradient``     NPG vs PG on the simplex, optimality gap vs bound (Ch. 3)
 ``viz.trust_region``         TRPO bound picture, exact TRPO steps, PPO clip (Ch. 4-5)
+``viz.marl``                 shared-policy objective, a¹a² update paths, game runs (Ch. 6-7)
 ``viz.runs``                 recorded runs: curves over seeds, provenance, results tables
 ===========================  =====================================================
 """
 
 from harl_mini.viz.gridworld import gridworld_explorer, plot_gridworld, plot_value_iteration_error
+from harl_mini.viz.marl import (
+    a1a2_update_explorer,
+    a1a2_update_paths,
+    plot_a1a2_updates,
+    plot_entropy_curves,
+    plot_game_runs,
+    plot_shared_objective,
+    shared_policy_explorer,
+)
 from harl_mini.viz.natural_gradient import (
     bandit_paths,
     plot_bandit_objective,
@@ -49,4 +59,6 @@ __all__ = [
     "plot_clip_objective", "clip_objective_explorer", "trpo_bound_curves", "plot_trpo_bound", "plot_trpo_step",
     "trpo_step_explorer", "ppo_path_curves", "plot_ppo_path",
     "load_run", "plot_runs", "provenance_caption", "results_table",
+    "plot_shared_objective", "shared_policy_explorer", "a1a2_update_paths", "plot_a1a2_updates",
+    "a1a2_update_explorer", "plot_entropy_curves", "plot_game_runs",
 ]
