@@ -30,7 +30,7 @@ from pathlib import Path
 
 from harl_mini.errors import HarlMiniError
 
-__all__ = ["TARGETS", "main", "run", "summarize", "default_out"]
+__all__ = ["TARGETS", "main", "run", "summarize", "default_out", "parse_set"]
 
 #: Target mean return (last 10 training episodes) per environment.
 TARGETS: dict[str, float] = {
@@ -48,7 +48,9 @@ def default_out(algo: str, env: str, seed: int) -> Path:
     return Path("results") / "single_agent" / f"{algo}_{_short(env)}_s{seed}"
 
 
-def _parse_set(items: list[str]) -> dict:
+def parse_set(items: list[str]) -> dict:
+    """``["lr=3e-4", "hidden=(32,32)"]`` -> ``{"lr": 3e-4, "hidden": (32, 32)}`` (Python literals,
+    else the raw string); shared by the single- and multi-agent command lines."""
     out = {}
     for item in items:
         name, sep, text = item.partition("=")
@@ -148,7 +150,7 @@ def main(argv=None) -> int:
     out = args.out if args.out is not None else default_out(args.algo, args.env, args.seed)
     try:
         manifest = run(args.algo, args.env, args.steps, args.seed, out, args.device, args.eval_episodes,
-                       preset=not args.no_preset, overrides=_parse_set(args.set), progress=not args.no_progress,
+                       preset=not args.no_preset, overrides=parse_set(args.set), progress=not args.no_progress,
                        target=args.target)
     except HarlMiniError as exc:
         print(f"error: {exc}", file=sys.stderr)

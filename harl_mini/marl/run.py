@@ -32,7 +32,6 @@ manifests found there (``--summarize ROOT`` only rewrites the README).
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import math
 import statistics
@@ -41,6 +40,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from harl_mini.algos.run import parse_set
 from harl_mini.errors import HarlMiniError
 
 __all__ = ["VARIANTS", "SWEEP", "run", "sweep", "summarize", "game_reference", "main"]
@@ -65,20 +65,6 @@ SWEEP = {
 }
 
 SOLVED_FRACTION = 0.99
-
-
-def _parse_set(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name.strip():
-            raise HarlMiniError(f"--set: expected name=value, got {item!r}")
-        try:
-            value = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError):
-            value = text.strip()
-        out[name.strip()] = value
-    return out
 
 
 def game_reference(env: str) -> dict:
@@ -311,7 +297,7 @@ def main(argv=None) -> int:
             parser.error(f"the following arguments are required: {', '.join(missing)}")
         out = args.out or Path("results/games") / f"{args.algo}_{args.env.split(':')[-1]}_s{args.seed}"
         m = run(args.algo, args.env, args.steps, args.seed, out, args.device, not args.no_preset,
-                _parse_set(args.set), not args.no_progress)
+                parse_set(args.set), not args.no_progress)
     except HarlMiniError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
