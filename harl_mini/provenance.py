@@ -29,27 +29,28 @@ __all__ = ["run_manifest", "write_run", "git_info", "cpu_model", "command_line"]
 
 _PACKAGES = ("torch", "gymnasium", "numpy", "harl_mini")
 _REPO = Path(__file__).resolve().parents[1]
+#: The paths whose state decides what a run executes.
+CODE_PATHS = ("harl_mini", "pyproject.toml", "requirements.txt")
 
 
 def git_info(repo: Path | str = _REPO) -> tuple[str, bool | None]:
     """``(commit, dirty)`` of the git checkout holding harl_mini; ``("unknown", None)`` outside git.
 
-    ``dirty`` is True when a tracked file differs from the commit or an untracked file lies in
-    ``harl_mini/``: then the commit alone does not name the code that ran.
+    ``dirty`` is True when anything under :data:`CODE_PATHS` differs from the commit (a modified,
+    new or deleted file): then the commit alone does not name the code that ran.
     """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return "unknown", None
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
-                                capture_output=True, text=True, timeout=10)
+        # Only what can change a run counts: the package and the pinned environment. Run
+        # outputs (results/, a re-recorded run overwriting its committed files) and the book's
+        # pages do not.
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS],
+                                cwd=repo, capture_output=True, text=True, timeout=10)
         if status.returncode != 0:
             return commit.stdout.strip(), None
-        # Dirty: any change to a tracked file, or an untracked file in the package itself (new,
-        # uncommitted code). Untracked outputs elsewhere (e.g. the run folder) do not count.
-        dirty = any(not line.startswith("??") or line[3:].startswith("harl_mini/")
-                    for line in status.stdout.splitlines() if line.strip())
-        return commit.stdout.strip(), dirty
+        return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return "unknown", None
 

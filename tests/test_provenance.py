@@ -22,6 +22,10 @@ def test_git_info_flags_uncommitted_package_code_but_not_run_outputs(tmp_path):
     (repo / "results").mkdir()
     (repo / "results" / "metrics.csv").write_text("a\n")      # an untracked run output: still clean
     assert git_info(repo)[1] is False
+    _git(repo, "add", "results")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "results")
+    (repo / "results" / "metrics.csv").write_text("b\n")      # re-recording a committed run: clean
+    assert git_info(repo)[1] is False
 
     (repo / "harl_mini" / "new.py").write_text("y = 2\n")     # untracked code in the package: dirty
     assert git_info(repo)[1] is True
