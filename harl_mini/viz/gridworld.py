@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from harl_mini.errors import HarlMiniError, as_float64
+from harl_mini.viz._common import new_axes as _new_axes
 
 __all__ = ["plot_gridworld", "plot_value_iteration_error", "gridworld_explorer"]
 
@@ -30,12 +31,6 @@ __all__ = ["plot_gridworld", "plot_value_iteration_error", "gridworld_explorer"]
 _ARROW_DIRS = {"N": (0.0, -1.0), "E": (1.0, 0.0), "S": (0.0, 1.0), "W": (-1.0, 0.0)}
 
 
-def _new_axes(ax, figsize):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
 
 
 def _as_array(x, name: str) -> torch.Tensor:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from harl_mini.errors import HarlMiniError, as_float64
+from harl_mini.viz._common import game as _game, new_axes as _new_axes, real as _real
 
 __all__ = [
     "plot_shared_objective",
@@ -45,33 +46,10 @@ __all__ = [
 DTYPE = torch.float64
 
 
-def _new_axes(ax, figsize=(5.6, 3.8)):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
 
 
-def _real(x, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(float(x)):
-        raise HarlMiniError(f"{name}: expected a finite number, got {x!r}")
-    x = float(x)
-    if (low is not None and x < low) or (high is not None and x > high):
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        raise HarlMiniError(f"{name}: expected a number in [{lo}, {hi}], got {x!r}")
-    return x
 
 
-def _game(game):
-    from harl_mini import tabular
-
-    if isinstance(game, str):
-        return tabular.make_game(game)
-    if not isinstance(game, tabular.MarkovGame):
-        raise HarlMiniError(f"game: expected a MarkovGame or a game name, got {type(game).__name__}")
-    return game
 
 
 # ---------------------------------------------------------------------------------------
@@ -115,7 +93,7 @@ def plot_shared_objective(game="prop1-4", p=None, ax=None, points: int = 201, ti
     J_star = float(tabular.game_optimal_value(game))
     best = tabular.best_shared_policy(game)
     p_best = float(best.policy[0, 0])
-    ax = _new_axes(ax)
+    ax = _new_axes(ax, (5.6, 3.8))
     ax.plot(ps, J, color="tab:blue", lw=1.8, label=r"$J_{share}(p)$")
     ax.axhline(J_star, color="0.3", ls="--", lw=1, label=f"$J^*$ = {J_star:g}")
     ax.axhline(best.value, color="tab:red", ls="--", lw=1, label=f"$J^*_{{share}}$ = {best.value:.4g}")
@@ -333,7 +311,7 @@ def plot_entropy_curves(curves: Mapping, references: Mapping | None = None, ax=N
     references = {} if references is None else references
     if not isinstance(references, Mapping):
         raise HarlMiniError(f"references: expected a dict label -> level, got {type(references).__name__}")
-    ax = _new_axes(ax)
+    ax = _new_axes(ax, (5.6, 3.8))
     for k, (label, values) in enumerate(curves.items()):
         v = as_float64(values, f"curves[{label!r}]").numpy()
         if v.ndim == 1:

@@ -24,7 +24,8 @@ import numbers
 import numpy as np
 import torch
 
-from harl_mini.errors import HarlMiniError, as_float64
+from harl_mini.errors import HarlMiniError
+from harl_mini.viz._common import f64 as _f64, new_axes as _new_axes, positive_int as _positive_int
 
 __all__ = [
     "bandit_paths",
@@ -42,24 +43,8 @@ DEFAULT_START = (0.02, 0.08, 0.90)
 _CORNERS = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, math.sqrt(3.0) / 2.0]])
 
 
-def _f64(x, name: str) -> torch.Tensor:
-    """``x`` as float64; Python lists go through numpy first (torch would read them as float32)."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach()
-    elif x is not None and not isinstance(x, np.ndarray):
-        try:
-            x = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise HarlMiniError(f"{name}: cannot be read as a numeric array ({exc})") from None
-    return as_float64(x, name)
 
 
-def _new_axes(ax, figsize):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
 
 
 def _positive(x, name: str) -> float:
@@ -68,10 +53,6 @@ def _positive(x, name: str) -> float:
     return float(x)
 
 
-def _positive_int(x, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or int(x) < 1:
-        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
-    return int(x)
 
 
 def _bandit_inputs(rewards, start):

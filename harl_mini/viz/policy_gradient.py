@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from harl_mini.errors import HarlMiniError, as_float64
+from harl_mini.errors import HarlMiniError
+from harl_mini.viz._common import f64 as _f64, new_axes as _new_axes, positive_int as _positive_int
 
 __all__ = [
     "plot_gradient_error",
@@ -41,24 +42,8 @@ __all__ = [
 ]
 
 
-def _f64(x, name: str) -> torch.Tensor:
-    """``x`` as float64; Python lists go through numpy first (torch would read them as float32)."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach()
-    elif x is not None and not isinstance(x, np.ndarray):
-        try:
-            x = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise HarlMiniError(f"{name}: cannot be read as a numeric array ({exc})") from None
-    return as_float64(x, name)
 
 
-def _new_axes(ax, figsize):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
 
 
 def _unit(x, name: str) -> float:
@@ -67,10 +52,6 @@ def _unit(x, name: str) -> float:
     return float(x)
 
 
-def _positive_int(x, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or int(x) < 1:
-        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
-    return int(x)
 
 
 # ---------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from harl_mini.errors import HarlMiniError
+from harl_mini.viz._common import new_axes as _new_axes
 
 __all__ = [
     "plot_clip_objective",
@@ -56,12 +57,6 @@ _VERDICT_STYLE = {
 }
 
 
-def _new_axes(ax, figsize=(5.0, 3.6)):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
 
 
 def _real(x, name: str, low: float | None = None, high: float | None = None, open_low: bool = False) -> float:
@@ -107,7 +102,7 @@ def plot_clip_objective(clip_eps: float = 0.2, adv_sign: int = 1, ax=None, r_max
     if adv_sign not in (1, -1) or isinstance(adv_sign, bool):
         raise HarlMiniError(f"adv_sign: expected +1 or -1, got {adv_sign!r}")
     r_max = _real(r_max, "r_max", 1.0 + eps, None, open_low=True)
-    ax = _new_axes(ax)
+    ax = _new_axes(ax, (5.0, 3.6))
     r = torch.linspace(0.0, r_max, 401, dtype=torch.float64)
     A = torch.full_like(r, float(adv_sign))
     clipped = ppo_clip_objective(r, A, eps)

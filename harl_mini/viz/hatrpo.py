@@ -1,0 +1,657 @@
+"""Pictures of HATRPO and HAPPO (Chapter 8): static figures, tables and one widget.
+
+Every picture is a pure function that draws on a matplotlib Axes what it is given, or what it
+computes exactly with the tabular oracle (:mod:`harl_mini.tabular.hatrpo`). The widget is a
+thin ``ipywidgets`` wrapper around the same function, so the static figure of the HTML book
+and the live widget show the same thing. ``ipywidgets`` is imported only inside the widget.
+
+Contents:
+
+* :func:`sequential_substeps` — one iteration of Algorithm 1 (the exact sequential update)
+  split into its sub-steps: the joint policy, J and Lemma 2's bound after each agent;
+  :func:`plot_sequential_update` draws it (J after each sub-step, and every agent's policy
+  after a chosen sub-step); :func:`sequential_update_explorer` adds an order menu and a
+  sub-step slider;
+* :func:`plot_j_trajectories` — J(π_k) of several runs of the exact updates, with J*;
+* :func:`plot_nash_gaps` — the Nash gap of exact runs on a log scale, with tolerances;
+* :func:`plot_bound_slack` — the slack of Lemma 2 against its penalty, one point per draw;
+* :func:`m_factor_distribution` / :func:`plot_m_distribution` — the exact law of log M
+  under the old joint policy (M = the product of the earlier agents' ratios);
+* :func:`game_results` / :func:`game_results_table` — recorded game runs
+  (``results/games``) summarised per game and algorithm, as a Markdown table;
+  :func:`load_bench` reads the saved output of ``python -m harl_mini.marl.bench``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from harl_mini.errors import HarlMiniError, as_float64
+
+__all__ = [
+    "sequential_substeps",
+    "plot_sequential_update",
+    "sequential_update_explorer",
+    "plot_j_trajectories",
+    "plot_nash_gaps",
+    "plot_bound_slack",
+    "m_factor_distribution",
+    "plot_m_distribution",
+    "game_results",
+    "game_results_table",
+    "load_bench",
+]
+
+DTYPE = torch.float64
+#: largest joint-action grid that :func:`m_factor_distribution` enumerates
+MAX_JOINT_ACTIONS = 2**20
+
+
+def _new_axes(ax, figsize=(5.6, 3.8)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _real(x, name: str, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(float(x)):
+        raise HarlMiniError(f"{name}: expected a finite number, got {x!r}")
+    x = float(x)
+    if (low is not None and x < low) or (high is not None and x > high):
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        raise HarlMiniError(f"{name}: expected a number in [{lo}, {hi}], got {x!r}")
+    return x
+
+
+def _game(game):
+    from harl_mini import tabular
+
+    if isinstance(game, str):
+        return tabular.make_game(game)
+    if not isinstance(game, tabular.MarkovGame):
+        raise HarlMiniError(f"game: expected a MarkovGame or a game name, got {type(game).__name__}")
+    return game
+
+
+def _mapping(x, name: str) -> Mapping:
+    if not isinstance(x, Mapping) or not x:
+        raise HarlMiniError(f"{name}: expected a non-empty dict label -> values, got {type(x).__name__}")
+    return x
+
+
+# ---------------------------------------------------------------------------------------
+# One sequential update, sub-step by sub-step
+# ---------------------------------------------------------------------------------------
+
+
+def sequential_substeps(game, pis, order, C=None, eta_soft: float = 0.0) -> dict:
+    """One exact sequential update (Algorithm 1), split into its n sub-steps.
+
+    Agent i_m's new policy depends only on the new policies of i_{1:m−1}, so the joint
+    policy after sub-step m is the old one with agents i_{1:m} replaced by their final
+    new policies (:func:`harl_mini.tabular.hatrpo.sequential_update`).
+
+    Args:
+        game: a MarkovGame or a game name (``"zhong-example1"``).
+        pis: the old policies, one [S, n_i] table per agent (η-soft if ``eta_soft`` > 0).
+        order: a permutation (i_1, …, i_n) of the agents.
+        C: the penalty coefficient (default: the joint-advantage C of Lemma 2).
+        eta_soft: η of Assumption 1 (0: no constraint).
+
+    Returns:
+        A dict with ``order``; ``policies`` (n + 1 joint policies, after 0, 1, …, n
+        sub-steps); ``J`` [n + 1]; ``bound`` [n + 1], J(π) plus the first m terms
+        L^{i_{1:j}} − C D_KL^max of Lemma 2 (never above ``J``, non-decreasing);
+        ``terms`` [n], those terms; ``C``; ``J_star``; ``simultaneous`` (the simultaneous
+        update with the same C and η) and ``J_simultaneous``.
+    """
+    from harl_mini import tabular
+    from harl_mini.tabular import hatrpo
+
+    game = _game(game)
+    pis = tabular.check_joint_policy(game, pis)
+    if isinstance(order, (str, bytes)) or not isinstance(order, Iterable):
+        raise HarlMiniError(f"order: expected a permutation of the agents, got {order!r}")
+    order = tuple(order)
+    if C is None:
+        C = float(hatrpo.ma_penalty_constant(game, pis))
+    new = hatrpo.sequential_update(game, pis, order, C=C, eta_soft=eta_soft)
+    policies = [list(pis)]
+    terms = []
+    for m, i in enumerate(order, start=1):
+        step = list(policies[-1])
+        step[i] = new[i]
+        policies.append(step)
+        L = float(hatrpo.ma_surrogate(game, pis, new, order, m))
+        terms.append(L - (C * float(tabular.kl_max(pis[i], new[i])) if C > 0 else 0.0))
+    J = np.array([float(tabular.game_objective(game, p)) for p in policies])
+    sim = hatrpo.simultaneous_update(game, pis, C=C, eta_soft=eta_soft)
+    return {
+        "order": order,
+        "policies": policies,
+        "J": J,
+        "terms": np.array(terms),
+        "bound": J[0] + np.concatenate([[0.0], np.cumsum(terms)]),
+        "C": float(C),
+        "J_star": float(tabular.game_optimal_value(game)),
+        "simultaneous": sim,
+        "J_simultaneous": float(tabular.game_objective(game, sim)),
+    }
+
+
+def plot_sequential_update(game, pis, order, step=None, C=None, eta_soft: float = 0.0, state: int = 0, axes=None,
+                           title=None) -> dict:
+    """Draw one sequential update sub-step by sub-step (left) and the policies after ``step`` (right).
+
+    Left: J after 0, 1, …, n sub-steps (the x-tick names the agent updated), Lemma 2's
+    bound after each sub-step, the J of the simultaneous update with the same C (red) and
+    J* (dotted). Right: each agent's policy in ``state``, old (hatched outline) and after
+    ``step`` sub-steps (filled; the agents updated so far are coloured).
+
+    Args:
+        game, pis, order, C, eta_soft: as in :func:`sequential_substeps`.
+        step: number of sub-steps done, 0 ≤ step ≤ n (default n: the whole update).
+        state: the state whose policies are drawn on the right.
+        axes: two matplotlib Axes; a new figure is created when omitted.
+        title: optional title of the left Axes.
+
+    Returns:
+        The dict of :func:`sequential_substeps`.
+    """
+    import matplotlib.pyplot as plt
+
+    res = sequential_substeps(game, pis, order, C=C, eta_soft=eta_soft)
+    game = _game(game)
+    n = game.num_agents
+    step = n if step is None else step
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or not 0 <= step <= n:
+        raise HarlMiniError(f"step: expected an integer 0 <= step <= {n} (sub-steps done), got {step!r}")
+    if isinstance(state, bool) or not isinstance(state, numbers.Integral) or not 0 <= state < game.num_states:
+        raise HarlMiniError(f"state: expected an integer 0 <= state < {game.num_states}, got {state!r}")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    if len(axes) != 2:
+        raise HarlMiniError(f"axes: expected two Axes, got {len(axes)}")
+    ax_j, ax_p = axes
+    xs = np.arange(n + 1)
+    ax_j.plot(xs, res["J"], "o-", color="tab:blue", lw=1.8, label="J after each sub-step")
+    ax_j.plot(xs, res["bound"], "s--", color="tab:green", ms=4, lw=1.1, label="Lemma 2 bound")
+    ax_j.plot([step], [res["J"][step]], "o", ms=11, mfc="none", mec="black", mew=1.5)
+    ax_j.axhline(res["J_simultaneous"], color="tab:red", lw=1.2, label=f"simultaneous: J = {res['J_simultaneous']:.3g}")
+    ax_j.axhline(res["J_star"], color="0.3", ls=":", lw=1.2, label=f"$J^*$ = {res['J_star']:.3g}")
+    ax_j.set_xticks(xs, ["start"] + [f"agent {i}" for i in res["order"]])
+    ax_j.set_xlabel("sub-step (agent updated)")
+    ax_j.set_ylabel("$J$ of the joint policy")
+    ax_j.set_title(title if title is not None else
+                   f"{game.name or 'game'} (γ = {game.gamma:g}): order {' → '.join(map(str, res['order']))}, "
+                   f"C = {res['C']:.3g}")
+    ax_j.grid(True, alpha=0.3)
+    ax_j.legend(fontsize=7, loc="best")
+    now, old = res["policies"][step], res["policies"][0]
+    done = set(res["order"][:step])
+    width, x0, ticks, labels = 0.8, 0.0, [], []
+    for i in range(n):
+        k = game.action_counts[i]
+        pos = x0 + np.arange(k)
+        colour = "tab:orange" if i in done else "tab:gray"
+        ax_p.bar(pos, now[i][state].detach().numpy(), width=width, color=colour, alpha=0.85,
+                 label="updated" if i in done and i == min(done) else None)
+        ax_p.bar(pos, old[i][state].detach().numpy(), width=width, fill=False, hatch="//", edgecolor="0.3",
+                 label="old" if i == 0 else None)
+        ticks.extend(pos)
+        labels.extend(f"{i}:{a}" for a in range(k))
+        x0 += k + 1
+    ax_p.set_xticks(ticks, labels, fontsize=8)
+    ax_p.set_ylim(0, 1.05)
+    ax_p.set_xlabel("agent : action")
+    ax_p.set_ylabel(f"$\\pi^i(a^i \\mid s={state})$")
+    ax_p.set_title(f"after {step} of {n} sub-steps: J = {res['J'][step]:.4g}")
+    ax_p.grid(True, axis="y", alpha=0.3)
+    ax_p.legend(fontsize=7, loc="upper right")
+    return res
+
+
+def sequential_update_explorer(game="zhong-example1", pis=None, eta_soft: float = 0.05, gammas=(0.0, 0.05, 0.5)):
+    """Menus for the order (and the discount) and a sub-step slider that redraw :func:`plot_sequential_update`.
+
+    Args:
+        game: a MarkovGame or a game name (default HARL's Example 1).
+        pis: the old policies (default: every agent plays its action 0 with probability 0.7,
+            the rest spread evenly), softened to ``eta_soft``
+            (:func:`harl_mini.tabular.hatrpo.soften`).
+        eta_soft: η of Assumption 1.
+        gammas: discounts offered for a one-state game (its payoff repeated with discount γ,
+            :func:`harl_mini.tabular.matrix_game`; γ = 0 gives C = 0, a best response); ignored
+            for games with several states, which keep their own γ.
+
+    Returns:
+        An ``ipywidgets.interactive`` widget (it needs a running kernel to react).
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from harl_mini import tabular
+    from harl_mini.tabular import hatrpo
+
+    game = _game(game)
+    eta_soft = _real(eta_soft, "eta_soft", 0.0)
+    if pis is None:
+        pis = []
+        for k in game.action_counts:
+            p = torch.full((game.num_states, k), 0.3 / max(k - 1, 1), dtype=DTYPE)
+            p[:, 0] = 0.7 if k > 1 else 1.0
+            pis.append(p)
+    pis = hatrpo.soften(tabular.check_joint_policy(game, pis), eta_soft)
+    orders = {" → ".join(map(str, o)): o for o in itertools.permutations(range(game.num_agents))}
+    if game.num_states == 1:
+        if isinstance(gammas, (str, bytes)) or not isinstance(gammas, Iterable):
+            raise HarlMiniError(f"gammas: expected a list of discounts in [0, 1), got {gammas!r}")
+        gammas = [_real(g, "gammas", 0.0, 0.999) for g in gammas]
+        if not gammas:
+            raise HarlMiniError("gammas: expected at least one discount")
+        games = {g: tabular.matrix_game(game.R[0], gamma=g, name=game.name) for g in gammas}
+    else:
+        games = {game.gamma: game}
+
+    def draw(order=next(iter(orders)), gamma=next(iter(games)), step=game.num_agents):
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        plot_sequential_update(games[gamma], pis, orders[order], step=step, eta_soft=eta_soft, axes=axes)
+        plt.tight_layout()
+        plt.show()
+
+    return widgets.interactive(
+        draw, order=widgets.Dropdown(options=list(orders), description="order"),
+        gamma=widgets.Dropdown(options=list(games), description="γ"),
+        step=widgets.IntSlider(value=game.num_agents, min=0, max=game.num_agents, step=1, description="sub-steps",
+                               continuous_update=False))
+
+
+# ---------------------------------------------------------------------------------------
+# Trajectories of exact runs
+# ---------------------------------------------------------------------------------------
+
+
+def _curves(values, name: str) -> np.ndarray:
+    v = as_float64(values, name).numpy()
+    if v.ndim == 1:
+        v = v[None]
+    if v.ndim != 2 or v.shape[1] < 1:
+        raise HarlMiniError(f"{name}: expected shape [K] or [R, K] (R runs), got {list(v.shape)}")
+    return v
+
+
+def plot_j_trajectories(curves: Mapping, ax=None, J_star=None, title=None, xlabel: str = "iteration $k$",
+                        styles: Mapping | None = None):
+    """Draw J(π_k) against k for several runs, with J* dashed.
+
+    Args:
+        curves: label → J values, a [K + 1] array (one run) or [R, K + 1] (R runs drawn in one
+            colour, thin).
+        ax: matplotlib Axes to draw on; a new figure is created when omitted.
+        J_star: optional optimum to draw as a dashed line.
+        title: optional Axes title.
+        xlabel: label of the horizontal axis.
+        styles: optional label → dict of matplotlib keyword arguments (colour, marker, ls).
+
+    Returns:
+        The matplotlib Axes.
+    """
+    curves = _mapping(curves, "curves")
+    styles = {} if styles is None else styles
+    if not isinstance(styles, Mapping):
+        raise HarlMiniError(f"styles: expected a dict label -> plot options, got {type(styles).__name__}")
+    ax = _new_axes(ax)
+    for k, (label, values) in enumerate(curves.items()):
+        v = _curves(values, f"curves[{label!r}]")
+        kw = dict(color=f"C{k}", marker="o", ms=3, lw=1.5)
+        kw.update(styles.get(label, {}))
+        for r, row in enumerate(v):
+            ax.plot(np.arange(len(row)), row, label=label if r == 0 else None,
+                    **(kw if len(v) == 1 else {**kw, "lw": 1.0, "alpha": 0.8}))
+    if J_star is not None:
+        J_star = _real(J_star, "J_star")
+        ax.axhline(J_star, color="0.3", ls="--", lw=1, label=f"$J^*$ = {J_star:.4g}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(r"$J(\pi_k)$")
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return ax
+
+
+def plot_nash_gaps(curves: Mapping, ax=None, tolerances: Mapping | None = None, title=None, floor: float = 1e-12):
+    """Draw Nash gaps max_i max_{π^i} J(π^i, π^{-i}) − J(π) on a log scale.
+
+    Args:
+        curves: label → gaps, a [K] array (iterations 0, 1, …) or a pair (iterations, gaps).
+        ax: matplotlib Axes to draw on; a new figure is created when omitted.
+        tolerances: optional label → level, drawn as dotted lines in the curve's colour
+            when the label is also a curve (e.g. the η-soft tolerance of a run).
+        title: optional Axes title.
+        floor: gaps below it (exact zeros) are drawn at ``floor``.
+
+    Returns:
+        The matplotlib Axes.
+    """
+    curves = _mapping(curves, "curves")
+    tolerances = {} if tolerances is None else tolerances
+    if not isinstance(tolerances, Mapping):
+        raise HarlMiniError(f"tolerances: expected a dict label -> level, got {type(tolerances).__name__}")
+    floor = _real(floor, "floor", 0.0)
+    if floor <= 0:
+        raise HarlMiniError("floor: must be positive (log scale)")
+    ax = _new_axes(ax)
+    colours = {}
+    for k, (label, values) in enumerate(curves.items()):
+        if isinstance(values, tuple) and len(values) == 2:
+            its = as_float64(values[0], f"curves[{label!r}][0]").numpy()
+            gaps = as_float64(values[1], f"curves[{label!r}][1]").numpy()
+        else:
+            gaps = as_float64(values, f"curves[{label!r}]").numpy()
+            its = np.arange(len(gaps), dtype=float)
+        if gaps.ndim != 1 or its.shape != gaps.shape or len(gaps) == 0:
+            raise HarlMiniError(f"curves[{label!r}]: expected iterations and gaps of one shape [K], "
+                                f"got {list(its.shape)} and {list(gaps.shape)}")
+        if np.any(gaps < -1e-12):
+            raise HarlMiniError(f"curves[{label!r}]: a Nash gap is never negative, got {gaps.min():.3g}")
+        colours[label] = f"C{k}"
+        ax.semilogy(its, np.maximum(gaps, floor), "-", color=colours[label], lw=1.6, label=label)
+    for j, (label, level) in enumerate(tolerances.items()):
+        level = _real(level, f"tolerances[{label!r}]", 0.0)
+        ax.axhline(max(level, floor), color=colours.get(label, f"0.{3 + 2 * (j % 3)}"), ls=":", lw=1.2,
+                   label=f"tolerance ({label})" if label in colours else label)
+    ax.set_xlabel("iteration $k$")
+    ax.set_ylabel("Nash gap")
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return ax
+
+
+def plot_bound_slack(penalty, slack, ax=None, label=None, color=None, title=None):
+    """One point per draw: the slack J(π̄) − bound of Lemma 2 against its penalty C Σ_m D_KL^max.
+
+    The slack is J(π̄) − L_π(π̄) + penalty, and |J(π̄) − L_π(π̄)| ≤ penalty, so every point
+    lies between 0 and 2 × penalty; on the diagonal, J(π̄) = L_π(π̄) exactly. The lines
+    y = x and y = 2x are drawn.
+
+    Args:
+        penalty: [D] values C Σ_m D_KL^max(π^{i_m}, π̄^{i_m}) (positive).
+        slack: [D] values J(π̄) − (Lemma 2's right-hand side) (non-negative).
+        ax: matplotlib Axes to draw on; a new figure is created when omitted.
+        label, color: legend label and colour of the points.
+        title: optional Axes title.
+
+    Returns:
+        The matplotlib Axes.
+    """
+    pen = as_float64(penalty, "penalty").numpy()
+    sl = as_float64(slack, "slack").numpy()
+    if pen.ndim != 1 or sl.shape != pen.shape or len(pen) == 0:
+        raise HarlMiniError(f"penalty, slack: expected two arrays of one shape [D], got {list(pen.shape)} "
+                            f"and {list(sl.shape)}")
+    if np.any(pen <= 0):
+        raise HarlMiniError("penalty: expected positive values (log scale); drop draws with π̄ = π")
+    ax = _new_axes(ax)
+    ax.loglog(pen, np.maximum(sl, 1e-18), ".", ms=4, color=color, label=label)
+    lims = np.array([pen.min(), pen.max()])
+    if not any(line.get_label() == "$J = L$ (slack = penalty)" for line in ax.get_lines()):
+        ax.plot(lims, lims, "k--", lw=1, label="$J = L$ (slack = penalty)")
+        ax.plot(lims, 2 * lims, "k:", lw=1, label="largest possible slack")
+    ax.set_xlabel(r"penalty $C \sum_m D^{\max}_{KL}(\pi^{i_m}, \bar\pi^{i_m})$")
+    ax.set_ylabel(r"slack $J(\bar\pi) - $ bound")
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------
+# The factor M
+# ---------------------------------------------------------------------------------------
+
+
+def m_factor_distribution(pis, pis_new, order=None, m=None) -> dict:
+    """The exact law of M = Π_{j<m} π̄^{i_j}/π^{i_j} under the old joint policy.
+
+    Every joint action is enumerated (at most :data:`MAX_JOINT_ACTIONS`), with its
+    probability under π = Π_i π^i, state by state (the states are weighted equally).
+
+    Args:
+        pis, pis_new: old and new policies, one [S, n_i] table per agent.
+        order: a permutation of the agents (default 0, 1, …, N − 1).
+        m: the position whose M is wanted (default N: all agents but the last one).
+
+    Returns:
+        A dict with ``log_m`` and ``weights`` (flat arrays: log M of each (state, joint
+        action) and its probability, summing to 1), ``mean`` (E[M], = 1 when π̄ ≪ π),
+        ``std`` (of M), ``log_mean`` and ``log_std`` (of log M) and ``factors`` (m − 1).
+    """
+    from harl_mini.tabular import game as _g
+    from harl_mini.tabular import hatrpo
+
+    pis = _g._check_policy_list(pis, "pis")
+    N = len(pis)
+    size = pis[0].shape[0] * math.prod(p.shape[1] for p in pis)
+    if size > MAX_JOINT_ACTIONS:
+        raise HarlMiniError(f"pis: {size:,} (state, joint action) pairs to enumerate; at most {MAX_JOINT_ACTIONS:,}")
+    order = tuple(range(N)) if order is None else order
+    m = N if m is None else m
+    M = hatrpo.m_factor(pis, pis_new, order, m)
+    weights = _g._product(pis) / pis[0].shape[0]
+    w, M = weights.flatten(), M.flatten()
+    if bool((M[w > 0] <= 0).any()):
+        raise HarlMiniError("pis_new: M is 0 where the old policy acts (π̄ drops an action π takes); log M is -inf")
+    keep = w > 0
+    log_m = torch.log(M[keep])
+    w = w[keep]
+    mean = float((w * M[keep]).sum())
+    log_mean = float((w * log_m).sum())
+    return {
+        "log_m": log_m.numpy(),
+        "weights": w.numpy(),
+        "mean": mean,
+        "std": math.sqrt(max(float((w * M[keep] ** 2).sum()) - mean**2, 0.0)),
+        "log_mean": log_mean,
+        "log_std": math.sqrt(max(float((w * log_m**2).sum()) - log_mean**2, 0.0)),
+        "factors": int(m) - 1,
+    }
+
+
+def plot_m_distribution(dists: Mapping, ax=None, bins: int = 60, title=None):
+    """Overlay the exact laws of log M (from :func:`m_factor_distribution`) as step histograms.
+
+    Args:
+        dists: label → a dict with ``log_m`` and ``weights`` (as returned by
+            :func:`m_factor_distribution`).
+        ax: matplotlib Axes to draw on; a new figure is created when omitted.
+        bins: number of bins over the common range.
+        title: optional Axes title.
+
+    Returns:
+        The matplotlib Axes.
+    """
+    dists = _mapping(dists, "dists")
+    if isinstance(bins, bool) or not isinstance(bins, numbers.Integral) or bins < 2:
+        raise HarlMiniError(f"bins: expected an integer >= 2, got {bins!r}")
+    data = {}
+    for label, d in dists.items():
+        if not isinstance(d, Mapping) or "log_m" not in d or "weights" not in d:
+            raise HarlMiniError(f"dists[{label!r}]: expected a dict with 'log_m' and 'weights' "
+                                "(from m_factor_distribution)")
+        x = np.asarray(d["log_m"], dtype=float)
+        w = np.asarray(d["weights"], dtype=float)
+        if x.shape != w.shape or x.ndim != 1 or len(x) == 0:
+            raise HarlMiniError(f"dists[{label!r}]: log_m and weights must be flat arrays of one length")
+        data[label] = (x, w)
+    lo = min(float(x.min()) for x, _ in data.values())
+    hi = max(float(x.max()) for x, _ in data.values())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, int(bins) + 1)
+    ax = _new_axes(ax)
+    for k, (label, (x, w)) in enumerate(data.items()):
+        ax.hist(x, bins=edges, weights=w, histtype="step", lw=1.6, color=f"C{k}", label=label)
+    ax.axvline(0.0, color="0.3", ls="--", lw=1)
+    ax.set_xlabel(r"$\log M$")
+    ax.set_ylabel("probability under the old policy")
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------
+# Recorded game runs
+# ---------------------------------------------------------------------------------------
+
+
+def _mean(xs):
+    xs = [float(x) for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def game_results(folders) -> list[dict]:
+    """Summaries of recorded game runs (``python -m harl_mini.marl.run``), one per (game, algorithm).
+
+    Args:
+        folders: run folders (each with ``metrics.csv`` and ``manifest.json``).
+
+    Returns:
+        A list of dicts, in the order first seen, with ``game``, ``algo``, ``seeds`` (sorted),
+        ``j_star``, ``j_star_share``, ``final_j`` (list, by seed), ``solved`` (number of
+        seeds with final J ≥ 0.99 J*), ``iterations_to_solve`` and ``wall_time_to_solve``
+        (means over the solved seeds, or None), ``wall_time`` and ``steps_per_s`` (means).
+    """
+    from harl_mini.viz.runs import load_run
+
+    if isinstance(folders, (str, Path)):
+        folders = [folders]
+    if not isinstance(folders, Iterable):
+        raise HarlMiniError(f"folders: expected a list of run folders, got {type(folders).__name__}")
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for f in folders:
+        m = load_run(f)[1]
+        for key in ("env", "algo", "final_j"):
+            if key not in m:
+                raise HarlMiniError(f"{f}: manifest.json has no {key!r} (not a recorded game run)")
+        groups.setdefault((str(m["env"]).split(":", 1)[-1], str(m["algo"])), []).append(m)
+    if not groups:
+        raise HarlMiniError("folders: empty list (no run to summarise)")
+    out = []
+    for (game, algo), ms in groups.items():
+        ms.sort(key=lambda m: m.get("seed", 0))
+        solved = [m for m in ms if m.get("solved")]
+        out.append({
+            "game": game,
+            "algo": algo,
+            "seeds": [m.get("seed") for m in ms],
+            "j_star": ms[0].get("j_star"),
+            "j_star_share": ms[0].get("j_star_share"),
+            "final_j": [float(m["final_j"]) for m in ms],
+            "solved": len(solved),
+            "iterations_to_solve": _mean(m.get("iterations_to_solve") for m in solved),
+            "wall_time_to_solve": _mean(m.get("wall_time_to_solve") for m in solved),
+            "wall_time": _mean(m.get("wall_time") for m in ms),
+            "steps_per_s": _mean(m.get("steps_per_s") for m in ms),
+        })
+    return out
+
+
+def game_results_table(summaries, algos=None, games=None) -> str:
+    """A Markdown table: one row per game, one column per algorithm.
+
+    Each cell reads ``k/n · I it · t s``: k of n seeds solved the game (final J ≥ 0.99 J*),
+    in I iterations on average (solved seeds), t seconds of wall time to solve on average;
+    an unsolved group shows its mean final J instead. A last row gives each algorithm's
+    mean throughput (environment steps per second over all its runs in the table).
+
+    Args:
+        summaries: the list returned by :func:`game_results`.
+        algos: column order (default: as first seen).
+        games: row order (default: as first seen).
+
+    Returns:
+        The table as a Markdown string.
+    """
+    if not isinstance(summaries, list) or not summaries or not all(isinstance(s, Mapping) for s in summaries):
+        raise HarlMiniError("summaries: expected the non-empty list returned by game_results")
+    cells = {(s["game"], s["algo"]): s for s in summaries}
+    algos = list(dict.fromkeys(s["algo"] for s in summaries)) if algos is None else list(algos)
+    games = list(dict.fromkeys(s["game"] for s in summaries)) if games is None else list(games)
+    for a in algos:
+        if not any(k[1] == a for k in cells):
+            raise HarlMiniError(f"algos: no runs of {a!r} (have: {', '.join(sorted({k[1] for k in cells}))})")
+    lines = ["| game | $J^*$ | $J^*_{share}$ | " + " | ".join(algos) + " |", "|---" * (3 + len(algos)) + "|"]
+
+    def num(x):
+        return "–" if x is None else f"{x:.4g}"
+
+    for g in games:
+        row = [s for (gg, _), s in cells.items() if gg == g]
+        if not row:
+            raise HarlMiniError(f"games: no runs on {g!r}")
+        parts = [g, num(row[0]["j_star"]), num(row[0]["j_star_share"])]
+        for a in algos:
+            s = cells.get((g, a))
+            if s is None:
+                parts.append("–")
+            elif s["solved"]:
+                parts.append(f"{s['solved']}/{len(s['seeds'])} · {s['iterations_to_solve']:.0f} it · "
+                             f"{s['wall_time_to_solve']:.1f} s")
+            else:
+                parts.append(f"0/{len(s['seeds'])} · J = {sum(s['final_j']) / len(s['final_j']):.4g}")
+        lines.append("| " + " | ".join(parts) + " |")
+    speeds = []
+    for a in algos:
+        vals = [s["steps_per_s"] for (g, aa), s in cells.items() if aa == a and g in games and s["steps_per_s"]]
+        speeds.append("–" if not vals else f"{sum(vals) / len(vals):,.0f}")
+    lines.append("| steps/s (mean) | | | " + " | ".join(speeds) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def load_bench(path) -> tuple[list[dict], list[str]]:
+    """Read the output of ``python -m harl_mini.marl.bench`` saved as a text file.
+
+    Args:
+        path: the file (e.g. ``results/games/bench.txt``).
+
+    Returns:
+        ``(rows, header)``: one dict per table row with ``mode`` (``"env"`` or ``"train"``),
+        ``game``, ``algo`` (None for ``env`` rows), ``num_envs`` and ``steps_per_s`` (ints);
+        and the file's ``#`` comment lines (provenance), without the ``#``.
+    """
+    path = Path(path) if isinstance(path, (str, Path)) else None
+    if path is None or not path.is_file():
+        raise HarlMiniError(f"path: no benchmark file at {path!s} (write one with "
+                            "`python -m harl_mini.marl.bench > results/games/bench.txt`)")
+    rows, header = [], []
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            header.append(line[1:].strip())
+            continue
+        parts = line.split()
+        if len(parts) == 5 and parts[0] in ("env", "train"):
+            try:
+                num_envs, speed = int(parts[3].replace(",", "")), int(parts[4].replace(",", ""))
+            except ValueError:
+                continue
+            rows.append({"mode": parts[0], "game": parts[1], "algo": None if parts[2] == "-" else parts[2],
+                         "num_envs": num_envs, "steps_per_s": speed})
+    if not rows:
+        raise HarlMiniError(f"{path}: no benchmark rows (expected lines 'mode game algorithm num_envs steps/s')")
+    return rows, header
