@@ -7,11 +7,25 @@ that draw on a matplotlib Axes, plus thin ipywidgets wrappers that call the same
 ``viz.natural_gradient``     NPG vs PG on the simplex, optimality gap vs bound (Ch. 3)
 ``viz.trust_region``         TRPO bound picture, exact TRPO steps, PPO clip (Ch. 4-5)
 ``viz.marl``                 shared-policy objective, a¹a² update paths, game runs (Ch. 6-7)
+``viz.hatrpo``               sequential sub-steps, J trajectories, NE gaps, M factor (Ch. 8)
 ``viz.runs``                 recorded runs: curves over seeds, provenance, results tables
 ===========================  =====================================================
 """
 
 from harl_mini.viz.gridworld import gridworld_explorer, plot_gridworld, plot_value_iteration_error
+from harl_mini.viz.hatrpo import (
+    game_results,
+    game_results_table,
+    load_bench,
+    m_factor_distribution,
+    plot_bound_slack,
+    plot_j_trajectories,
+    plot_m_distribution,
+    plot_nash_gaps,
+    plot_sequential_update,
+    sequential_substeps,
+    sequential_update_explorer,
+)
 from harl_mini.viz.marl import (
     a1a2_update_explorer,
     a1a2_update_paths,
@@ -61,4 +75,7 @@ __all__ = [
     "load_run", "plot_runs", "provenance_caption", "results_table",
     "plot_shared_objective", "shared_policy_explorer", "a1a2_update_paths", "plot_a1a2_updates",
     "a1a2_update_explorer", "plot_entropy_curves", "plot_game_runs",
+    "sequential_substeps", "plot_sequential_update", "sequential_update_explorer", "plot_j_trajectories",
+    "plot_nash_gaps", "plot_bound_slack", "m_factor_distribution", "plot_m_distribution", "game_results",
+    "game_results_table", "load_bench",
 ]
