@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from harl_mini.errors import HarlMiniError, as_float64
+from harl_mini.viz._common import game as _game, new_axes as _new_axes, real as _real
 
 __all__ = [
     "sequential_substeps",
@@ -54,33 +55,10 @@ DTYPE = torch.float64
 MAX_JOINT_ACTIONS = 2**20
 
 
-def _new_axes(ax, figsize=(5.6, 3.8)):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
 
 
-def _real(x, name: str, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(float(x)):
-        raise HarlMiniError(f"{name}: expected a finite number, got {x!r}")
-    x = float(x)
-    if (low is not None and x < low) or (high is not None and x > high):
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        raise HarlMiniError(f"{name}: expected a number in [{lo}, {hi}], got {x!r}")
-    return x
 
 
-def _game(game):
-    from harl_mini import tabular
-
-    if isinstance(game, str):
-        return tabular.make_game(game)
-    if not isinstance(game, tabular.MarkovGame):
-        raise HarlMiniError(f"game: expected a MarkovGame or a game name, got {type(game).__name__}")
-    return game
 
 
 def _mapping(x, name: str) -> Mapping:
@@ -310,7 +288,7 @@ def plot_j_trajectories(curves: Mapping, ax=None, J_star=None, title=None, xlabe
     styles = {} if styles is None else styles
     if not isinstance(styles, Mapping):
         raise HarlMiniError(f"styles: expected a dict label -> plot options, got {type(styles).__name__}")
-    ax = _new_axes(ax)
+    ax = _new_axes(ax, (5.6, 3.8))
     for k, (label, values) in enumerate(curves.items()):
         v = _curves(values, f"curves[{label!r}]")
         kw = dict(color=f"C{k}", marker="o", ms=3, lw=1.5)
@@ -351,7 +329,7 @@ def plot_nash_gaps(curves: Mapping, ax=None, tolerances: Mapping | None = None, 
     floor = _real(floor, "floor", 0.0)
     if floor <= 0:
         raise HarlMiniError("floor: must be positive (log scale)")
-    ax = _new_axes(ax)
+    ax = _new_axes(ax, (5.6, 3.8))
     colours = {}
     for k, (label, values) in enumerate(curves.items()):
         if isinstance(values, tuple) and len(values) == 2:
@@ -404,7 +382,7 @@ def plot_bound_slack(penalty, slack, ax=None, label=None, color=None, title=None
                             f"and {list(sl.shape)}")
     if np.any(pen <= 0):
         raise HarlMiniError("penalty: expected positive values (log scale); drop draws with π̄ = π")
-    ax = _new_axes(ax)
+    ax = _new_axes(ax, (5.6, 3.8))
     ax.loglog(pen, np.maximum(sl, 1e-18), ".", ms=4, color=color, label=label)
     lims = np.array([pen.min(), pen.max()])
     if not any(line.get_label() == "$J = L$ (slack = penalty)" for line in ax.get_lines()):
@@ -502,7 +480,7 @@ def plot_m_distribution(dists: Mapping, ax=None, bins: int = 60, title=None):
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     edges = np.linspace(lo, hi, int(bins) + 1)
-    ax = _new_axes(ax)
+    ax = _new_axes(ax, (5.6, 3.8))
     for k, (label, (x, w)) in enumerate(data.items()):
         ax.hist(x, bins=edges, weights=w, histtype="step", lw=1.6, color=f"C{k}", label=label)
     ax.axvline(0.0, color="0.3", ls="--", lw=1)
