@@ -226,3 +226,14 @@ def test_load_bench(tmp_path):
     empty.write_text("# nothing\n")
     with pytest.raises(HarlMiniError, match="no benchmark rows"):
         vh.load_bench(empty)
+
+
+def test_game_results_table_without_references_and_with_labels(tmp_path):
+    folders = [_fake_run(tmp_path / f"happo_xor_s{s}", "happo", "xor", s, 1.0, True) for s in range(2)]
+    table = vh.game_results_table(vh.game_results(folders), labels={"happo": "HAPPO"}, references=False)
+    lines = table.splitlines()
+    assert lines[0] == "| game | HAPPO |" and lines[1] == "|---|---|"
+    assert lines[2] == "| xor | 2/2 · 2 it · 1.0 s |"
+    assert lines[-1] == "| steps/s (mean) | 1,000 |"
+    with pytest.raises(HarlMiniError, match="labels"):
+        vh.game_results_table(vh.game_results(folders), labels=["HAPPO"])

@@ -242,7 +242,9 @@ def sequential_update_explorer(game="zhong-example1", pis=None, eta_soft: float 
         games = {game.gamma: game}
 
     def draw(order=next(iter(orders)), gamma=next(iter(games)), step=game.num_agents):
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        # dpi 72 keeps the PNG small: a widget output above ~64 kB can stall nbclient's
+        # message loop for the whole cell timeout during the book build
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8), dpi=72)
         plot_sequential_update(games[gamma], pis, orders[order], step=step, eta_soft=eta_soft, axes=axes)
         plt.tight_layout()
         plt.show()
@@ -550,7 +552,8 @@ def game_results(folders) -> list[dict]:
     return out
 
 
-def game_results_table(summaries, algos=None, games=None) -> str:
+def game_results_table(summaries, algos=None, games=None, labels: Mapping | None = None,
+                       references: bool = True) -> str:
     """A Markdown table: one row per game, one column per algorithm.
 
     Each cell reads ``k/n · I it · t s``: k of n seeds solved the game (final J ≥ 0.99 J*),
@@ -562,6 +565,8 @@ def game_results_table(summaries, algos=None, games=None) -> str:
         summaries: the list returned by :func:`game_results`.
         algos: column order (default: as first seen).
         games: row order (default: as first seen).
+        labels: optional algorithm → column header (e.g. ``{"happo": "HAPPO"}``).
+        references: include the columns J* and J*_share (False: a narrower table).
 
     Returns:
         The table as a Markdown string.
@@ -574,7 +579,12 @@ def game_results_table(summaries, algos=None, games=None) -> str:
     for a in algos:
         if not any(k[1] == a for k in cells):
             raise HarlMiniError(f"algos: no runs of {a!r} (have: {', '.join(sorted({k[1] for k in cells}))})")
-    lines = ["| game | $J^*$ | $J^*_{share}$ | " + " | ".join(algos) + " |", "|---" * (3 + len(algos)) + "|"]
+    labels = {} if labels is None else labels
+    if not isinstance(labels, Mapping):
+        raise HarlMiniError(f"labels: expected a dict algorithm -> column header, got {type(labels).__name__}")
+    refs = ["$J^*$", "$J^*_{share}$"] if references else []
+    head = ["game", *refs, *(str(labels.get(a, a)) for a in algos)]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
 
     def num(x):
         return "–" if x is None else f"{x:.4g}"
@@ -583,7 +593,7 @@ def game_results_table(summaries, algos=None, games=None) -> str:
         row = [s for (gg, _), s in cells.items() if gg == g]
         if not row:
             raise HarlMiniError(f"games: no runs on {g!r}")
-        parts = [g, num(row[0]["j_star"]), num(row[0]["j_star_share"])]
+        parts = [g, num(row[0]["j_star"]), num(row[0]["j_star_share"])] if references else [g]
         for a in algos:
             s = cells.get((g, a))
             if s is None:
@@ -598,7 +608,7 @@ def game_results_table(summaries, algos=None, games=None) -> str:
     for a in algos:
         vals = [s["steps_per_s"] for (g, aa), s in cells.items() if aa == a and g in games and s["steps_per_s"]]
         speeds.append("–" if not vals else f"{sum(vals) / len(vals):,.0f}")
-    lines.append("| steps/s (mean) | | | " + " | ".join(speeds) + " |")
+    lines.append("| steps/s (mean) | " + "| " * len(refs) + " | ".join(speeds) + " |")
     return "\n".join(lines) + "\n"
 
 
