@@ -57,7 +57,7 @@ bench: $(STAMP)
 # Re-pin: install the direct requirements into a scratch venv and freeze it.
 lock:
 	rm -rf /tmp/harl_mini_lock && $(PYTHON) -m venv /tmp/harl_mini_lock
-	/tmp/harl_mini_lock/bin/pip install --quiet torch==2.13.0 ".[book,test]"
+	/tmp/harl_mini_lock/bin/pip install --quiet torch==2.13.0 ".[book,test,mujoco]"
 	( sed -n '1,/^torch==/p' requirements.txt; /tmp/harl_mini_lock/bin/pip freeze --exclude harl_mini | grep -v -E '^torch==' ) > requirements.txt.new
 	mv requirements.txt.new requirements.txt
 
