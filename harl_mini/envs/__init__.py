@@ -42,6 +42,12 @@ ENVS: dict[str, tuple[str, str]] = {
     "tabular": ("harl_mini.envs.tabular:make", "tabular:<chain|gridworld|random> or tabular with mdp="),
     "game": ("harl_mini.envs.matrix:make",
              "game:<xor|prop1-<n>|permutation-<n>|climbing|penalty|zhong-example1|a1a2> (multi-agent)"),
+    "vmas": ("harl_mini.envs.vmas:make", "vmas:<scenario>, e.g. vmas:transport, vmas:balance (multi-agent, torch)"),
+    "mpe": ("harl_mini.envs.pettingzoo:make_mpe", "mpe:<scenario>, e.g. mpe:simple_spread (MPE2, multi-agent)"),
+    "pettingzoo": ("harl_mini.envs.pettingzoo:make",
+                   "pettingzoo:<module>.<env>, any PettingZoo parallel env, e.g. pettingzoo:mpe2.simple_spread_v3"),
+    "mamujoco": ("harl_mini.envs.mamujoco:make",
+                 "mamujoco:<Scenario>-<conf>, e.g. mamujoco:HalfCheetah-2x3 (needs pip install .[mujoco])"),
 }
 
 

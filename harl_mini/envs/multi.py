@@ -34,6 +34,14 @@ This is the interface the multi-agent adapters implement: the one-state matrix g
 the attributes in ``__init__`` and implements ``_reset(seed)`` and ``_step(actions)``; the
 base class validates actions and outputs and keeps per-copy episode returns and lengths
 (``pop_episodes``) and the step index within the current episode (``episode_t``).
+
+**Checkpoints.** :meth:`MultiAgentVecEnv.get_state` returns everything needed to continue
+the copies exactly where they are (current observations, episode bookkeeping and whatever
+the subclass's ``_get_state`` adds: simulator state, random-generator state), built only
+from tensors, numbers, strings, lists and dicts so that ``torch.load(weights_only=True)``
+can read it back; :meth:`MultiAgentVecEnv.set_state` restores it. A subclass whose
+simulator cannot be captured leaves ``_get_state`` returning None; its ``get_state()``
+is then None too, and a resumed run restarts its episodes (documented, not identical).
 """
 
 from __future__ import annotations
@@ -174,6 +182,42 @@ class MultiAgentVecEnv:
                 a = torch.randn((self.num_envs, size), generator=generator, device=dev)
             out.append(a.to(self.device))
         return out
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def _get_state(self) -> dict | None:
+        """Subclass hook: the simulator's state (tensors / numbers / lists / dicts), or None
+        if it cannot be captured. The default: nothing beyond the base bookkeeping."""
+        return {}
+
+    def _set_state(self, state: dict) -> None:
+        """Subclass hook: restore what ``_get_state`` returned."""
+
+    def get_state(self) -> dict | None:
+        """The copies' full state for a checkpoint (see the module docstring), or None."""
+        if not hasattr(self, "obs"):
+            raise HarlMiniError(f"{self.name}: call reset() before get_state()")
+        inner = self._get_state()
+        if inner is None:
+            return None
+        return {"name": self.name, "num_envs": self.num_envs, "obs": [o.detach().cpu().clone() for o in self.obs],
+                "state": self.state.detach().cpu().clone(), "episode_t": self.episode_t.cpu().clone(),
+                "ep_return": self._ep_return.cpu().clone(), "done_returns": list(self._done_returns),
+                "done_lengths": list(self._done_lengths), "inner": inner}
+
+    def set_state(self, state: dict) -> None:
+        """Restore a :meth:`get_state` snapshot taken from an env with the same name and size."""
+        if not isinstance(state, dict) or "inner" not in state:
+            raise HarlMiniError(f"{self.name}: set_state needs a dict returned by get_state()")
+        if state["name"] != self.name or state["num_envs"] != self.num_envs:
+            raise HarlMiniError(f"{self.name}: the snapshot is of {state['name']!r} with {state['num_envs']} copies, "
+                                f"this env is {self.name!r} with {self.num_envs}")
+        self._set_state(state["inner"])
+        self.obs = [o.to(self.device) for o in state["obs"]]
+        self.state = state["state"].to(self.device)
+        self.episode_t = state["episode_t"].to(self.device)
+        self._ep_return = state["ep_return"].to(self.device)
+        self._done_returns = list(state["done_returns"])
+        self._done_lengths = list(state["done_lengths"])
 
     def pop_episodes(self) -> tuple[list[float], list[int]]:
         """Team returns and lengths of the episodes completed since the last call (and forget them)."""
