@@ -81,3 +81,100 @@ def test_gridworld_explorer_returns_a_widget():
     assert {"γ", "slip"} <= names
     with pytest.raises(HarlMiniError, match="slip"):
         viz.gridworld_explorer(slip=1.5)
+
+
+# ---------------------------------------------------------------------------------------
+# The first image each explorer shows: small enough for the book build
+# ---------------------------------------------------------------------------------------
+# During `jupyter-book build` nbclient sometimes misses a cell's execute reply when the
+# widget's first image is larger than about 50-64 kB: it waits the whole cell timeout (300 s)
+# and goes on without an error (Chapters 2, 5 and 8 did). Each explorer is built here as its
+# chapter builds it; a budget of 40 kB leaves a margin.
+
+WIDGET_IMAGE_BUDGET = 40_000  # bytes of PNG
+
+
+def _gae_explorer():
+    f64 = torch.float64
+    m = tabular.random_mdp(6, 3, gamma=0.95, seed=1, branching=2)
+    pi = tabular.random_policy(m, seed=2)
+    V = tabular.value(m, pi) + 0.3 * torch.randn(6, generator=torch.Generator().manual_seed(0), dtype=f64)
+    return viz.gae_lambda_explorer(m, pi, V, lam=0.9)
+
+
+def _trpo_step_explorer():
+    m = tabular.random_mdp(5, 3, gamma=0.9, seed=1)
+    theta = 2.0 * torch.randn(5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    return viz.trpo_step_explorer(m, theta, delta=0.2)
+
+
+# explorer -> how its chapter builds it
+EXPLORERS = {
+    "gridworld_explorer": lambda: viz.gridworld_explorer("4x3"),  # Ch. 1
+    "gae_lambda_explorer": _gae_explorer,  # Ch. 2
+    "simplex_explorer": lambda: viz.simplex_explorer((1.0, 0.7, 0.0), eta=0.5, steps=30),  # Ch. 3
+    "trpo_step_explorer": _trpo_step_explorer,  # Ch. 4
+    "clip_objective_explorer": lambda: viz.clip_objective_explorer(0.2),  # Ch. 5
+    "shared_policy_explorer": lambda: viz.shared_policy_explorer(n=4, p=0.3),  # Ch. 6
+    "a1a2_update_explorer": lambda: viz.a1a2_update_explorer(kl_radius=1.0, mu0=(-0.25, 0.25)),  # Ch. 7
+    "sequential_update_explorer": lambda: viz.sequential_update_explorer("zhong-example1", eta_soft=0.05),  # Ch. 8
+}
+
+
+def test_every_explorer_has_an_image_size_check():
+    assert sorted(n for n in viz.__all__ if n.endswith("_explorer")) == sorted(EXPLORERS)
+
+
+@pytest.fixture
+def emitted_images(monkeypatch):
+    """PNGs the widget would show: whatever goes to IPython's display, and every figure
+    ``plt.show()`` would hand to the inline backend (rendered as its PNG formatter does)."""
+    import IPython.display
+    from IPython.core.pylabtools import print_figure
+
+    images = []
+
+    def display(*objs, **kwargs):
+        for obj in objs:
+            data = getattr(obj, "data", None)
+            assert isinstance(data, bytes), f"displayed {type(obj).__name__}, not an image"
+            images.append(data)
+
+    def show(*args, **kwargs):
+        for num in plt.get_fignums():
+            images.append(print_figure(plt.figure(num), "png", bbox_inches="tight"))
+            plt.close(num)
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.setattr(plt, "show", show)
+    return images
+
+
+@pytest.mark.parametrize("name", sorted(EXPLORERS))
+def test_explorer_first_image_is_small(name, emitted_images):
+    import ipywidgets
+
+    w = EXPLORERS[name]()  # interactive() draws the initial state once, on construction
+    assert isinstance(w, ipywidgets.interactive)
+    assert len(emitted_images) == 1, f"{name}: expected one image, got {len(emitted_images)}"
+    png = emitted_images[0]
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(png) <= WIDGET_IMAGE_BUDGET, f"{name}: first image is {len(png) / 1000:.1f} kB"
+    # closed after showing: the inline backend adds no second, full-size copy at the cell's end
+    assert plt.get_fignums() == []
+
+
+def test_widget_png_is_a_palette_image_at_widget_dpi():
+    import io
+
+    from PIL import Image
+
+    from harl_mini.viz._common import WIDGET_DPI, widget_png
+
+    dpi0 = plt.rcParams["figure.dpi"]
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], [0, 1])
+    with Image.open(io.BytesIO(widget_png(fig))) as im:
+        assert im.mode == "P"
+        assert im.size[0] <= 4 * WIDGET_DPI and im.size[1] <= 3 * WIDGET_DPI
+    assert plt.rcParams["figure.dpi"] == dpi0  # static figures keep their resolution

@@ -15,6 +15,14 @@ Name                   Environment
 ``game:<name>``        multi-agent one-state cooperative games (``xor``, ``prop1-<n>``,
                        ``permutation-<n>``, ``climbing``, ``penalty``, ``zhong-example1``,
                        ``a1a2``) (:mod:`harl_mini.envs.matrix`)
+``vmas:<scenario>``    VMAS scenarios, batched in torch on any device, e.g.
+                       ``vmas:transport``, ``vmas:balance`` (:mod:`harl_mini.envs.vmas`)
+``mpe:<scenario>``     MPE2 scenarios run in-process, e.g. ``mpe:simple_spread``
+                       (:mod:`harl_mini.envs.pettingzoo`)
+``pettingzoo:<m>.<e>`` any PettingZoo parallel env ``<m>.<e>.parallel_env()``
+                       (:mod:`harl_mini.envs.pettingzoo`)
+``mamujoco:<S>-<c>``   Multi-Agent MuJoCo, e.g. ``mamujoco:HalfCheetah-2x3``; needs the
+                       optional extra ``pip install .[mujoco]`` (:mod:`harl_mini.envs.mamujoco`)
 =====================  ==================================================================
 
 Single-agent environments are :class:`~harl_mini.envs.base.VecEnv`\ s, already reset with
@@ -24,7 +32,7 @@ global state for a centralised critic and a shared team reward (see those module
 
 Adding an environment family = one file with a ``make(rest, num_envs, seed, device,
 **kwargs)`` function + one line in :data:`ENVS`. Entries are imported lazily, so the
-tabular path never imports Gymnasium.
+tabular path never imports Gymnasium, and nothing imports MuJoCo until asked.
 """
 
 from __future__ import annotations

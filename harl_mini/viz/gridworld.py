@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from harl_mini.errors import HarlMiniError, as_float64
-from harl_mini.viz._common import new_axes as _new_axes
+from harl_mini.viz._common import new_axes as _new_axes, show_widget_figure as _show_widget_figure
 
 __all__ = ["plot_gridworld", "plot_value_iteration_error", "gridworld_explorer"]
 
@@ -206,7 +206,6 @@ def gridworld_explorer(layout="4x3", gamma: float = 0.95, slip: float = 0.2):
         An ``ipywidgets.interactive`` widget (display it, or make it a cell's last line).
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     from harl_mini import tabular
 
@@ -216,7 +215,7 @@ def gridworld_explorer(layout="4x3", gamma: float = 0.95, slip: float = 0.2):
 
     def draw(gamma=gamma, slip=slip):
         _solve_and_plot(layout, gamma, slip)
-        plt.show()
+        _show_widget_figure()
 
     return widgets.interactive(
         draw,

@@ -35,6 +35,7 @@ import torch
 
 from harl_mini.errors import HarlMiniError, as_float64
 from harl_mini.viz._common import game as _game, new_axes as _new_axes, real as _real
+from harl_mini.viz._common import show_widget_figure as _show_widget_figure
 
 __all__ = [
     "sequential_substeps",
@@ -242,12 +243,10 @@ def sequential_update_explorer(game="zhong-example1", pis=None, eta_soft: float 
         games = {game.gamma: game}
 
     def draw(order=next(iter(orders)), gamma=next(iter(games)), step=game.num_agents):
-        # dpi 72 keeps the PNG small: a widget output above ~64 kB can stall nbclient's
-        # message loop for the whole cell timeout during the book build
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.8), dpi=72)
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
         plot_sequential_update(games[gamma], pis, orders[order], step=step, eta_soft=eta_soft, axes=axes)
         plt.tight_layout()
-        plt.show()
+        _show_widget_figure()
 
     return widgets.interactive(
         draw, order=widgets.Dropdown(options=list(orders), description="order"),

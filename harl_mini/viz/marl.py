@@ -32,6 +32,7 @@ import torch
 
 from harl_mini.errors import HarlMiniError, as_float64
 from harl_mini.viz._common import game as _game, new_axes as _new_axes, real as _real
+from harl_mini.viz._common import show_widget_figure as _show_widget_figure
 
 __all__ = [
     "plot_shared_objective",
@@ -126,7 +127,6 @@ def shared_policy_explorer(n: int = 4, p: float = 0.3):
         An ``ipywidgets.interactive`` widget.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     from harl_mini import tabular
 
@@ -136,7 +136,7 @@ def shared_policy_explorer(n: int = 4, p: float = 0.3):
 
     def draw(p=p, n=int(n)):
         plot_shared_objective(tabular.prop1_game(n), p=p)
-        plt.show()
+        _show_widget_figure()
 
     return widgets.interactive(
         draw,
@@ -265,7 +265,6 @@ def a1a2_update_explorer(kl_radius: float = 0.5, mu0=(-0.25, 0.25)):
         An ``ipywidgets.interactive`` widget.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     delta = _real(kl_radius, "kl_radius", 0.0, 2.0)
     mu = _mu0(mu0)
@@ -274,7 +273,7 @@ def a1a2_update_explorer(kl_radius: float = 0.5, mu0=(-0.25, 0.25)):
 
     def draw(delta=delta, mu1=m1, mu2=m2):
         plot_a1a2_updates((mu1, mu2), delta, lim=3.6)
-        plt.show()
+        _show_widget_figure()
 
     def slider(value, low, high, step, label):
         return widgets.FloatSlider(value=value, min=low, max=high, step=step, description=label,

@@ -25,7 +25,12 @@ import numpy as np
 import torch
 
 from harl_mini.errors import HarlMiniError
-from harl_mini.viz._common import f64 as _f64, new_axes as _new_axes, positive_int as _positive_int
+from harl_mini.viz._common import (
+    f64 as _f64,
+    new_axes as _new_axes,
+    positive_int as _positive_int,
+    show_widget_figure as _show_widget_figure,
+)
 
 __all__ = [
     "bandit_paths",
@@ -209,7 +214,7 @@ def simplex_explorer(rewards=(1.0, 0.7, 0.0), eta: float = 0.5, steps: int = 30,
         plot_simplex_paths(rewards, eta, steps, start, ax=axes[0])
         plot_bandit_objective(rewards, eta, steps, start, ax=axes[1])
         plt.tight_layout()
-        plt.show()
+        _show_widget_figure()
 
     return widgets.interactive(
         draw,

@@ -29,7 +29,12 @@ import numpy as np
 import torch
 
 from harl_mini.errors import HarlMiniError
-from harl_mini.viz._common import f64 as _f64, new_axes as _new_axes, positive_int as _positive_int
+from harl_mini.viz._common import (
+    f64 as _f64,
+    new_axes as _new_axes,
+    positive_int as _positive_int,
+    show_widget_figure as _show_widget_figure,
+)
 
 __all__ = [
     "plot_gradient_error",
@@ -395,7 +400,7 @@ def gae_lambda_explorer(mdp, pi, V, lam: float = 0.9, num_envs: int = 4000, seed
     def draw(lam=lam):
         plot_gae_bias_variance(stats, lam)
         plt.tight_layout()
-        plt.show()
+        _show_widget_figure()
 
     return widgets.interactive(
         draw, lam=widgets.FloatSlider(value=lam, min=0.0, max=1.0, step=0.05, description="λ",

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from harl_mini.errors import HarlMiniError
-from harl_mini.viz._common import new_axes as _new_axes
+from harl_mini.viz._common import new_axes as _new_axes, show_widget_figure as _show_widget_figure
 
 __all__ = [
     "plot_clip_objective",
@@ -140,7 +140,7 @@ def clip_objective_explorer(clip_eps: float = 0.2):
         plot_clip_objective(clip_eps, +1, ax=axes[0])
         plot_clip_objective(clip_eps, -1, ax=axes[1])
         plt.tight_layout()
-        plt.show()
+        _show_widget_figure()
 
     return widgets.interactive(
         draw, clip_eps=widgets.FloatSlider(value=eps0, min=0.0, max=0.5, step=0.05, description="ε",
@@ -353,7 +353,7 @@ def trpo_step_explorer(mdp, theta, delta: float = 0.1):
         _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         plot_trpo_step(mdp, theta, delta, axes=axes)
         plt.tight_layout()
-        plt.show()
+        _show_widget_figure()
 
     return widgets.interactive(
         draw, delta=widgets.FloatLogSlider(value=delta, base=10, min=-3, max=1, step=0.1, description="δ",
