@@ -212,10 +212,11 @@ class MultiAgentVecEnv:
             raise HarlMiniError(f"{self.name}: the snapshot is of {state['name']!r} with {state['num_envs']} copies, "
                                 f"this env is {self.name!r} with {self.num_envs}")
         self._set_state(state["inner"])
-        self.obs = [o.to(self.device) for o in state["obs"]]
-        self.state = state["state"].to(self.device)
-        self.episode_t = state["episode_t"].to(self.device)
-        self._ep_return = state["ep_return"].to(self.device)
+        # copies: step() updates the bookkeeping in place, the snapshot must stay reusable
+        self.obs = [o.to(self.device).clone() for o in state["obs"]]
+        self.state = state["state"].to(self.device).clone()
+        self.episode_t = state["episode_t"].to(self.device).clone()
+        self._ep_return = state["ep_return"].to(self.device).clone()
         self._done_returns = list(state["done_returns"])
         self._done_lengths = list(state["done_lengths"])
 
