@@ -263,6 +263,14 @@ class MultiAgentVecEnv:
     def _check_obs(self, obs, state) -> None:
         if not isinstance(obs, list) or len(obs) != self.num_agents:
             raise HarlMiniError(f"{self.name}: the environment must return a list of {self.num_agents} observations")
+        tensors = [*obs, state]
+        shapes = [(self.num_envs, d) for d in self.obs_dims] + [(self.num_envs, self.state_dim)]
+        if all(isinstance(t, torch.Tensor) and tuple(t.shape) == s and t.is_floating_point()
+               for t, s in zip(tensors, shapes)):
+            # the common case in one reduction (one device sync); the detailed checks below
+            # run only when something is wrong, to name the culprit
+            if bool(torch.isfinite(torch.cat([t.reshape(-1) for t in tensors])).all()):
+                return
         for i, o in enumerate(obs):
-            self._check_tensor(o, (self.num_envs, self.obs_dims[i]), f"obs[{i}]")
-        self._check_tensor(state, (self.num_envs, self.state_dim), "state")
+            self._check_tensor(o, shapes[i], f"obs[{i}]")
+        self._check_tensor(state, shapes[-1], "state")
