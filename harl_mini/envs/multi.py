@@ -109,7 +109,8 @@ class MultiAgentVecEnv:
         actions = self.check_actions(actions)
         obs, state, reward, terminated, truncated, final_obs, final_state = self._step(actions)
         self._check_obs(obs, state)
-        self._check_obs(final_obs, final_state)
+        if final_state is not state or any(f is not o for f, o in zip(final_obs, obs)):  # no copy ended: same objects
+            self._check_obs(final_obs, final_state)
         self._check_tensor(reward, (self.num_envs,), "reward")
         for flag, what in ((terminated, "terminated"), (truncated, "truncated")):
             if flag.dtype != torch.bool or tuple(flag.shape) != (self.num_envs,):
