@@ -6,8 +6,12 @@
 ``exercises build``            regenerate exercises/exNN_*.ipynb from exercises/src
 ``exercises check``            fail if the committed student notebooks drifted
 ``bench [--quick]``            speed figures of the exact oracle
-``train --algo A --env E ...`` train and record a run with provenance (see
-                               ``python -m harl_mini train --help``)
+``train --algo A --env E ...`` train and record a run with provenance: the
+                               multi-agent algorithms (ippo, mappo, happo, hatrpo;
+                               also ``--config FILE`` / ``--resume DIR``) with
+                               :mod:`harl_mini.marl.trainer` (``train --help``),
+                               the single-agent ones (reinforce, trpo, ppo) with
+                               :mod:`harl_mini.algos.run`
 =============================  =====================================================
 """
 
@@ -25,6 +29,10 @@ def _bench(argv: list[str]) -> int:
 
 
 def _train(argv: list[str]) -> int:
+    from harl_mini.marl import trainer
+
+    if trainer.wants_multi_agent(argv):
+        return trainer.main(argv)
     from harl_mini.algos import run
 
     return run.main(argv)

@@ -24,7 +24,9 @@ Usage::
 Modules: :mod:`~harl_mini.marl.actors` (per-agent or shared policies, batched sampling),
 :mod:`~harl_mini.marl.critic` (V(s), V^i(o^i), ValueNorm), :mod:`~harl_mini.marl.buffer`,
 :mod:`~harl_mini.marl.runner`, :mod:`~harl_mini.marl.bench` (throughput),
-:mod:`~harl_mini.marl.run` (recorded runs with provenance; ``--sweep``).
+:mod:`~harl_mini.marl.run` (recorded runs with provenance; ``--sweep``),
+:mod:`~harl_mini.marl.trainer` (``python -m harl_mini train``: full-scale runs with
+metrics.csv, TensorBoard, checkpoints and bit-identical resume; named configs in ``configs/``).
 """
 
 from __future__ import annotations

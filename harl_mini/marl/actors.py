@@ -12,6 +12,13 @@ per agent of a :class:`~harl_mini.envs.multi.MultiAgentVecEnv`, built from the e
 
 Agents may be heterogeneous (different observation sizes and action spaces).
 
+Networks: :func:`harl_mini.nets.mlp` (orthogonal init, hidden gain √2, output gain 0.01,
+zero biases — HARL's initialisation, always on). HARL's MLP base also normalises: with
+``feature_norm=True`` a ``LayerNorm`` on the input (HARL ``use_feature_normalization``),
+with ``layer_norm=True`` one after every hidden activation (HARL's
+``Linear → activation → LayerNorm`` layers); both are off by default
+(:func:`with_layer_norms`, also used by the critics).
+
 Parameter sharing (``share_params=True``): one network acts for every agent. With
 ``agent_id=True`` (the default when shared) agent i's input is its observation with the
 one-hot e_i appended, so the shared network can still act differently per agent; with
@@ -48,12 +55,28 @@ from torch import nn
 from harl_mini.errors import HarlMiniError
 from harl_mini.nets import CategoricalPolicy, GaussianPolicy, Policy
 
-__all__ = ["MultiAgentActors", "ACTIVATIONS"]
+__all__ = ["MultiAgentActors", "ACTIVATIONS", "with_layer_norms"]
 
 #: activation names accepted by ``activation=``
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def with_layer_norms(net: nn.Sequential, feature_norm: bool = False, layer_norm: bool = False) -> nn.Sequential:
+    """``net`` (``Linear → act → … → Linear``) with HARL's LayerNorms added: one on the input
+    (``feature_norm``) and one after every hidden activation (``layer_norm``); ``net`` itself
+    when both are off. LayerNorms start as the identity affine map (weight 1, bias 0) and
+    draw no random numbers, so the Linear layers are initialised exactly as without them."""
+    if not (feature_norm or layer_norm):
+        return net
+    layers = list(net)
+    out: list[nn.Module] = [nn.LayerNorm(layers[0].in_features)] if feature_norm else []
+    for k, layer in enumerate(layers):
+        out.append(layer)
+        if layer_norm and not isinstance(layer, nn.Linear):  # an activation, after hidden Linear k − 1
+            out.append(nn.LayerNorm(layers[k - 1].out_features))
+    return nn.Sequential(*out)
 
 
 class MultiAgentActors(nn.Module):
@@ -74,13 +97,16 @@ class MultiAgentActors(nn.Module):
     ``learn_std``       bool          train log σ (False: fixed σ = exp(log_std_init))
     ``init_mean``       float | list  initial Gaussian mean(s) (linear actors only:
                                       sets the output bias so that μ(o) = init_mean)
+    ``feature_norm``    bool          LayerNorm on the network input (HARL)
+    ``layer_norm``      bool          LayerNorm after every hidden activation (HARL)
     ``device``          str/device    where the parameters live
     ==================  ============  ================================================
     """
 
     def __init__(self, obs_dims: Sequence[int], action_spaces: Sequence[tuple[str, int]], share_params: bool = False,
                  agent_id: bool | None = None, hidden: Sequence[int] = (64, 64), activation: str = "tanh",
-                 log_std_init: float = 0.0, learn_std: bool = True, init_mean=None, device="cpu"):
+                 log_std_init: float = 0.0, learn_std: bool = True, init_mean=None, device="cpu",
+                 feature_norm: bool = False, layer_norm: bool = False):
         super().__init__()
         self.num_agents = len(obs_dims)
         if self.num_agents < 1 or len(action_spaces) != self.num_agents:
@@ -99,6 +125,7 @@ class MultiAgentActors(nn.Module):
         self.action_spaces = [tuple(s) for s in action_spaces]
         self.share_params, self.agent_id = share_params, agent_id
         self.hidden = tuple(int(h) for h in hidden)
+        self.feature_norm, self.layer_norm = bool(feature_norm), bool(layer_norm)
         self.device = torch.device(device)
         act_cls = ACTIVATIONS[activation]
         if share_params:
@@ -124,8 +151,12 @@ class MultiAgentActors(nn.Module):
     def _make(self, in_dim: int, space: tuple[str, int], act_cls, log_std_init: float) -> Policy:
         kind, size = space
         if kind == "discrete":
-            return CategoricalPolicy(in_dim, size, self.hidden, act_cls)
-        return GaussianPolicy(in_dim, size, self.hidden, log_std_init, act_cls)
+            pol = CategoricalPolicy(in_dim, size, self.hidden, act_cls)
+            pol.logits_net = with_layer_norms(pol.logits_net, self.feature_norm, self.layer_norm)
+        else:
+            pol = GaussianPolicy(in_dim, size, self.hidden, log_std_init, act_cls)
+            pol.mu_net = with_layer_norms(pol.mu_net, self.feature_norm, self.layer_norm)
+        return pol
 
     # -------------------------------------------------------------------------------------
     # Which network acts for agent i, and on what input
@@ -274,20 +305,25 @@ class MultiAgentActors(nn.Module):
         nets = [self._net(i) for i in range(self.num_agents)]
         layers = []
         for k, layer in enumerate(nets[0]):
-            if isinstance(layer, nn.Linear):
-                W = torch.stack([n[k].weight.detach() for n in nets]).transpose(1, 2).contiguous()  # [N, in, out]
+            if isinstance(layer, (nn.Linear, nn.LayerNorm)):
+                w = torch.stack([n[k].weight.detach() for n in nets])
                 b = torch.stack([n[k].bias.detach() for n in nets]).unsqueeze(1)                   # [N, 1, out]
-                layers.append((W, b))
+                if isinstance(layer, nn.Linear):
+                    layers.append(("linear", w.transpose(1, 2).contiguous(), b))                 # W: [N, in, out]
+                else:  # each agent's own affine map after the (parameter-free) normalisation
+                    layers.append(("norm", w.unsqueeze(1), b, layer.normalized_shape, layer.eps))
             else:
                 layers.append(layer)
 
         def forward(obs):
             x = torch.stack(list(obs))                                                      # [N, B, D]
             for layer in layers:
-                if isinstance(layer, tuple):
-                    x = torch.baddbmm(layer[1], x, layer[0])
-                else:
+                if not isinstance(layer, tuple):
                     x = layer(x)
+                elif layer[0] == "linear":
+                    x = torch.baddbmm(layer[2], x, layer[1])
+                else:
+                    x = torch.addcmul(layer[2], nn.functional.layer_norm(x, layer[3], eps=layer[4]), layer[1])
             return x
         return forward
 
@@ -300,6 +336,8 @@ class MultiAgentActors(nn.Module):
             raise HarlMiniError("init_mean: only for linear actors (hidden=()), where μ(o) is affine in o")
         if any(self.discrete):
             raise HarlMiniError("init_mean: only for Gaussian (box) agents")
+        if self.feature_norm:
+            raise HarlMiniError("init_mean: not with feature_norm (μ(o) is then no longer affine in o)")
         values = [init_mean] * self.num_agents if isinstance(init_mean, (int, float)) else list(init_mean)
         if len(values) != self.num_agents:
             raise HarlMiniError(f"init_mean: expected one mean per agent ({self.num_agents}), got {len(values)}")

@@ -18,14 +18,36 @@ sampled in one batched call, and the update's fixed costs amortise over B·T sam
 
 Run with ``OMP_NUM_THREADS=1`` (the figures are for one thread); ``--quick`` uses small
 sizes (seconds, for the test suite).
+
+**Full-scale environments** (``--scale``, Chapter 9): for every environment × algorithm ×
+device of :data:`SCALE_CASES` (or ``--envs``/``--algos``/``--devices``), the same two
+figures and their ratio, with the hyperparameters, copies and env options of the named
+config (``configs/<family>/<task>/<algo>.yaml``):
+
+==============  ==========================================================================
+Column          Meaning
+==============  ==========================================================================
+``env``         env-only joint steps/s: ``env.step`` with fresh uniform random actions
+                (``sample_actions``), validation and auto-reset included
+``train``       end-to-end training steps/s: :meth:`MARunner.step` (rollout with policy
+                sampling and critic values, GAE, the actor update, the critic update),
+                timed over ``--iterations`` iterations after one warm-up iteration;
+                periodic evaluation, logging and checkpoints are not included
+``ratio``       train / env: the share of the env-only rate that training keeps
+==============  ==========================================================================
+
+    OMP_NUM_THREADS=1 python -m harl_mini.marl.bench --scale [--envs mpe:simple_spread] \
+        [--algos happo,mappo] [--devices cpu,cuda] [--iterations 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
-__all__ = ["main", "env_throughput", "train_throughput"]
+__all__ = ["main", "env_throughput", "train_throughput", "SCALE_CASES", "scale_env_throughput",
+           "scale_train_throughput"]
 
 VARIANTS = {
     "happo": ("happo", {}),
@@ -67,6 +89,110 @@ def train_throughput(variant: str, game: str, num_envs: int, iterations: int, nu
     return steps / (time.perf_counter() - t0)
 
 
+#: environment -> (config folder under configs/, algorithms benchmarked by default)
+SCALE_CASES: dict[str, tuple[str, list[str]]] = {
+    "mpe:simple_spread": ("mpe/simple_spread", ["happo", "hatrpo", "mappo"]),
+    "vmas:transport": ("vmas/transport", ["happo", "mappo"]),
+    "vmas:balance": ("vmas/balance", ["happo", "mappo"]),
+    "mamujoco:HalfCheetah-2x3": ("mamujoco/halfcheetah_2x3", ["happo", "hatrpo", "mappo"]),
+}
+
+
+def _scale_config(env: str, algo: str) -> dict:
+    """The named config of (env, algo): ``{"num_envs", "env_kwargs", "hparams"}``."""
+    from pathlib import Path
+
+    from harl_mini.errors import HarlMiniError
+    from harl_mini.marl.trainer import load_config
+
+    if env not in SCALE_CASES:
+        raise HarlMiniError(f"no benchmark config for {env!r}; available: {', '.join(SCALE_CASES)}")
+    root = Path(__file__).resolve().parents[2] / "configs"
+    cfg = load_config(root / SCALE_CASES[env][0] / f"{algo}.yaml")
+    return {"num_envs": int(cfg.get("num_envs", 256)), "env_kwargs": dict(cfg.get("env_kwargs", {})),
+            "hparams": dict(cfg.get("hparams", {}))}
+
+
+def scale_env_throughput(env: str, num_envs: int, steps: int, device="cpu", **env_kwargs) -> float:
+    """Env-only joint steps/s of ``env`` with ``num_envs`` copies (fresh random actions every step)."""
+    import torch
+
+    from harl_mini.envs import make_env
+
+    e = make_env(env, num_envs=num_envs, seed=0, device=device, **env_kwargs)
+    gen = torch.Generator(device=e.device).manual_seed(0)
+    for _ in range(3):
+        e.step(e.sample_actions(gen))
+    if e.device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        e.step(e.sample_actions(gen))
+        e.pop_episodes()
+    if e.device.type == "cuda":
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    e.close()
+    return steps * num_envs / dt
+
+
+def scale_train_throughput(algo: str, env: str, num_envs: int, iterations: int, device="cpu", env_kwargs=None,
+                           **hparams) -> float:
+    """End-to-end training steps/s (:meth:`MARunner.step`), timed after one warm-up iteration."""
+    import torch
+
+    from harl_mini.envs import make_env
+    from harl_mini.marl.runner import MARunner
+
+    e = make_env(env, num_envs=num_envs, seed=0, device=device, **(env_kwargs or {}))
+    runner = MARunner(algo, e, seed=0, device=device, num_envs=num_envs, **hparams)
+    runner.step()
+    if runner.device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(iterations):
+        runner.step()
+    if runner.device.type == "cuda":
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    e.close()
+    return iterations * runner.buffer.size / dt
+
+
+def scale_main(envs: list[str], algos: list[str] | None, devices: list[str], iterations: int, quick: bool) -> int:
+    """Print the full-scale table (see the module docstring)."""
+    import torch
+
+    from harl_mini.provenance import cpu_model
+
+    print("harl_mini.marl.bench --scale: joint env-steps/s, env only vs end-to-end training "
+          f"({'quick sizes' if quick else 'config sizes'})")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {cpu_model()} ×{os.cpu_count()}"
+          + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"))
+    print()
+    header = (f"{'environment':<26} {'algorithm':<8} {'device':<6} {'copies':>7} {'env steps/s':>12} "
+              f"{'train steps/s':>14} {'ratio':>6}")
+    print(header)
+    print("-" * len(header))
+    for env in envs:
+        for device in devices:
+            env_rate = None
+            for algo in (algos or SCALE_CASES[env][1]):
+                cfg = _scale_config(env, algo)
+                hp = cfg["hparams"]
+                n = cfg["num_envs"]
+                if quick:
+                    n = min(n, 8)
+                    hp.update(num_steps=min(int(hp.get("num_steps", 8)), 10), num_minibatches=1, critic_minibatches=1)
+                hp["eval_interval"] = 10**9
+                if env_rate is None:
+                    env_rate = scale_env_throughput(env, n, 20 if quick else 300, device, **cfg["env_kwargs"])
+                rate = scale_train_throughput(algo, env, n, 1 if quick else iterations, device, cfg["env_kwargs"], **hp)
+                print(f"{env:<26} {algo:<8} {device:<6} {n:>7,} {env_rate:>12,.0f} {rate:>14,.0f} "
+                      f"{rate / env_rate:>6.2f}", flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     """Run the benchmark, print a table, return 0."""
     parser = argparse.ArgumentParser(prog="python -m harl_mini.marl.bench", description=__doc__.splitlines()[0])
@@ -74,10 +200,29 @@ def main(argv=None) -> int:
     parser.add_argument("--games", default=None, help="comma-separated games (default climbing,prop1-6)")
     parser.add_argument("--num-envs", default=None, help="comma-separated batch sizes (default 1024,4096,16384)")
     parser.add_argument("--algos", default=None, help=f"comma-separated, from {', '.join(VARIANTS)}")
-    parser.add_argument("--iterations", type=int, default=None, help="timed training iterations (default 20)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="timed training iterations (default 20; --scale: 3)")
+    parser.add_argument("--scale", action="store_true", help="full-scale environments (see the module docstring)")
+    parser.add_argument("--envs", default=None, help=f"--scale: comma-separated, from {', '.join(SCALE_CASES)}")
+    parser.add_argument("--devices", default=None, help="--scale: comma-separated (default cpu, plus cuda if present)")
     args = parser.parse_args(None if argv is None else list(argv))
 
     import torch
+
+    if args.scale:
+        from harl_mini.errors import HarlMiniError
+
+        envs = args.envs.split(",") if args.envs else list(SCALE_CASES)
+        devices = args.devices.split(",") if args.devices else (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+        try:
+            for e in envs:
+                if e not in SCALE_CASES:
+                    raise HarlMiniError(f"no benchmark config for {e!r}; available: {', '.join(SCALE_CASES)}")
+            return scale_main(envs, args.algos.split(",") if args.algos else None, devices, args.iterations or 3,
+                              args.quick)
+        except HarlMiniError as exc:
+            print(f"error: {exc}")
+            return 2
 
     games = (args.games or ("xor" if args.quick else "climbing,prop1-6")).split(",")
     sizes = [int(s) for s in (args.num_envs or ("256" if args.quick else "1024,4096,16384")).split(",")]

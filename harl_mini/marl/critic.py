@@ -25,6 +25,10 @@ HARL calls ``update`` inside every critic minibatch step; here it is called once
 iteration on the whole batch of targets. With equally sized minibatches the two give the
 same statistics up to O(1 − β) differences in the weights.
 
+Networks: :class:`~harl_mini.nets.ValueNet` (orthogonal init, value head gain 1), with
+HARL's optional LayerNorms (``feature_norm``, ``layer_norm``; see
+:func:`harl_mini.marl.actors.with_layer_norms`).
+
 Critic loss: ½ mean (v̂ − norm(G))² (``huber_delta=None``) or the Huber loss with that δ
 (HARL: 10), optionally with PPO-style value clipping around the old prediction.
 """
@@ -37,6 +41,7 @@ import torch
 from torch import nn
 
 from harl_mini.errors import HarlMiniError
+from harl_mini.marl.actors import with_layer_norms
 from harl_mini.nets import ValueNet
 
 __all__ = ["ValueNorm", "CentralCritic", "LocalCritics", "value_loss"]
@@ -105,6 +110,12 @@ def value_loss(pred: torch.Tensor, target: torch.Tensor, old: torch.Tensor | Non
     return torch.max(err(pred), err(clipped)).mean()
 
 
+def _value_net(in_dim: int, hidden: Sequence[int], activation, feature_norm: bool, layer_norm: bool) -> ValueNet:
+    net = ValueNet(in_dim, tuple(hidden), activation)
+    net.v_net = with_layer_norms(net.v_net, feature_norm, layer_norm)
+    return net
+
+
 class CentralCritic(nn.Module):
     """V(s) on the global state, with a :class:`ValueNorm` (MAPPO / HAPPO / HATRPO).
 
@@ -116,9 +127,9 @@ class CentralCritic(nn.Module):
     num_values = 1
 
     def __init__(self, state_dim: int, hidden: Sequence[int] = (64, 64), activation=nn.Tanh, value_norm: bool = True,
-                 device="cpu"):
+                 device="cpu", feature_norm: bool = False, layer_norm: bool = False):
         super().__init__()
-        self.net = ValueNet(state_dim, tuple(hidden), activation)
+        self.net = _value_net(state_dim, hidden, activation, feature_norm, layer_norm)
         self.norm = ValueNorm(enabled=value_norm)
         self.to(device)
 
@@ -143,10 +154,10 @@ class LocalCritics(nn.Module):
     """
 
     def __init__(self, obs_dims: Sequence[int], hidden: Sequence[int] = (64, 64), activation=nn.Tanh,
-                 value_norm: bool = True, device="cpu"):
+                 value_norm: bool = True, device="cpu", feature_norm: bool = False, layer_norm: bool = False):
         super().__init__()
         self.num_values = len(obs_dims)
-        self.critics = nn.ModuleList([ValueNet(d, tuple(hidden), activation) for d in obs_dims])
+        self.critics = nn.ModuleList([_value_net(d, hidden, activation, feature_norm, layer_norm) for d in obs_dims])
         self.norm_list = nn.ModuleList([ValueNorm(enabled=value_norm) for _ in obs_dims])
         self.to(device)
 

@@ -66,6 +66,16 @@ broadcast bug); critic after the actors on ValueNorm-normalised targets
 :class:`~harl_mini.errors.HarlMiniError` as soon as a loss, a log-probability or a
 parameter stops being finite.
 
+**Checkpoints** (:meth:`MARunner.state_dict` / :meth:`MARunner.load_state_dict`): the
+actors' and critic's parameters and buffers (ValueNorm statistics included), every Adam
+state, the run's generator, torch's global (and CUDA) random state, the iteration, the
+resolved configuration and the training env's :meth:`~harl_mini.envs.multi.MultiAgentVecEnv.get_state`.
+Restored into a runner built with the same algorithm, env and configuration, the next
+iterations are bit-identical on CPU to those of the uninterrupted run; an env whose state
+cannot be captured (``get_state()`` None) restarts its episodes instead.
+:mod:`harl_mini.marl.trainer` writes them to disk and resumes from them; :func:`train`
+is its loop without output files.
+
 History rows (besides ``iteration``, ``steps``, ``wall_time``, ``episodes``,
 ``episode_return`` and ``episode_length`` of :class:`~harl_mini.algos.common.Tracker`):
 
@@ -111,6 +121,8 @@ Name                     Default      Meaning
 ``hidden``               (64, 64)     actor hidden widths (() = linear / tabular)
 ``critic_hidden``        None         critic widths (None: same as ``hidden``)
 ``activation``           "tanh"       "tanh" or "relu"
+``feature_norm``         False        LayerNorm on actor and critic inputs (HARL: on)
+``layer_norm``           False        LayerNorm after every hidden activation (HARL: on)
 ``log_std_init``         0.0          initial log σ (Gaussian agents)
 ``learn_std``            True         train log σ
 ``init_mean``            None         initial Gaussian means (linear actors)
@@ -129,13 +141,12 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-import time
 from dataclasses import asdict, dataclass
 
 import torch
 from torch.distributions import kl_divergence
 
-from harl_mini.algos.common import History, Tracker, check_finite_loss, explained_variance, resolve_config
+from harl_mini.algos.common import History, check_finite_loss, explained_variance, resolve_config
 from harl_mini.algos.trpo import make_fvp
 from harl_mini.envs import make_env
 from harl_mini.envs.multi import MultiAgentVecEnv
@@ -148,7 +159,7 @@ from harl_mini.nets import flat_grad, flat_params, set_flat_params
 from harl_mini.trust_region import trpo_step
 
 __all__ = ["ALGORITHMS", "MAConfig", "PRESETS", "preset_for", "MARunner", "train", "evaluate", "exact_objective",
-           "update_factor", "happo_objective", "hatrpo_surrogate"]
+           "update_factor", "happo_objective", "hatrpo_surrogate", "to_plain", "make_eval_env"]
 
 #: the algorithms of this runner
 ALGORITHMS = ("ippo", "mappo", "happo", "hatrpo")
@@ -182,6 +193,8 @@ class MAConfig:
     hidden: tuple[int, ...] = (64, 64)
     critic_hidden: tuple[int, ...] | None = None
     activation: str = "tanh"
+    feature_norm: bool = False
+    layer_norm: bool = False
     log_std_init: float = 0.0
     learn_std: bool = True
     init_mean: float | tuple[float, ...] | None = None
@@ -262,9 +275,9 @@ def _resolve(algo: str, hparams: dict) -> MAConfig:
     return cfg
 
 
-def _make_env(env, num_envs: int, seed: int, device) -> MultiAgentVecEnv:
+def _make_env(env, num_envs: int, seed: int, device, env_kwargs: dict | None = None) -> MultiAgentVecEnv:
     if isinstance(env, str):
-        env = make_env(env, num_envs=int(num_envs), seed=int(seed), device=device)
+        env = make_env(env, num_envs=int(num_envs), seed=int(seed), device=device, **(env_kwargs or {}))
         if not isinstance(env, MultiAgentVecEnv):
             raise HarlMiniError(f"env: {env.name!r} is a single-agent environment; the multi-agent algorithms need a "
                                 "MultiAgentVecEnv such as game:xor")
@@ -285,7 +298,7 @@ class MARunner:
     the M (detached, [T·B]) that the m-th agent of that order was updated with.
     """
 
-    def __init__(self, algo: str, env, seed: int = 0, device="cpu", **hparams):
+    def __init__(self, algo: str, env, seed: int = 0, device="cpu", env_kwargs: dict | None = None, **hparams):
         if not isinstance(algo, str):
             raise HarlMiniError(f"algo: expected an algorithm name, got {algo!r}")
         check_choice(algo, ALGORITHMS, "multi-agent algorithm")
@@ -296,17 +309,23 @@ class MARunner:
         self.device = torch.device(device)
         torch.manual_seed(self.seed)
         self.gen = torch.Generator(device=self.device).manual_seed(self.seed)
-        self.env = _make_env(env, cfg.num_envs, self.seed, self.device)
+        if env_kwargs is not None and not isinstance(env_kwargs, dict):
+            raise HarlMiniError(f"env_kwargs: expected a dict of keyword arguments for the environment, got {env_kwargs!r}")
+        self.env_kwargs = dict(env_kwargs or {})
+        self.env = _make_env(env, cfg.num_envs, self.seed, self.device, self.env_kwargs)
         env = self.env
         self.N = env.num_agents
         self.actors = MultiAgentActors(env.obs_dims, env.action_spaces, cfg.share_params, cfg.agent_id, cfg.hidden,
-                                       cfg.activation, cfg.log_std_init, cfg.learn_std, cfg.init_mean, self.device)
+                                       cfg.activation, cfg.log_std_init, cfg.learn_std, cfg.init_mean, self.device,
+                                       cfg.feature_norm, cfg.layer_norm)
         critic_hidden = cfg.hidden if cfg.critic_hidden is None else cfg.critic_hidden
         act_cls = ACTIVATIONS[cfg.activation]
         if algo == "ippo":
-            self.critic = LocalCritics(env.obs_dims, critic_hidden, act_cls, cfg.value_norm, self.device)
+            self.critic = LocalCritics(env.obs_dims, critic_hidden, act_cls, cfg.value_norm, self.device,
+                                       cfg.feature_norm, cfg.layer_norm)
         else:
-            self.critic = CentralCritic(env.state_dim, critic_hidden, act_cls, cfg.value_norm, self.device)
+            self.critic = CentralCritic(env.state_dim, critic_hidden, act_cls, cfg.value_norm, self.device,
+                                        cfg.feature_norm, cfg.layer_norm)
         self.actor_optims = [torch.optim.Adam(p.parameters(), lr=cfg.lr, eps=1e-5) for p in self.actors.policies]
         self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
         self.buffer = RolloutBuffer(cfg.num_steps, env.num_envs, env.obs_dims, env.action_spaces, env.state_dim,
@@ -415,7 +434,7 @@ class MARunner:
                                                    cfg.clip_eps).mean()
                         loss = loss + (pg_i - cfg.ent_coef * ent.mean() if need_ent else pg_i)
                     pg = loss / len(agents)
-                check_finite_loss(loss, "NaN guard: the actor loss", self.iteration)
+                check_finite_loss(loss.detach(), "NaN guard: the actor loss", self.iteration)
                 for opt in optims:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -485,7 +504,7 @@ class MARunner:
             old_dist = pol.distribution(x)  # agent i has not moved yet this iteration: π_old
         theta_old = flat_params(pol)
         surrogate = hatrpo_surrogate(ratio(actors.log_prob(i, obs, act), logp_old), w).mean()
-        check_finite_loss(surrogate, "NaN guard: the HATRPO surrogate", self.iteration)
+        check_finite_loss(surrogate.detach(), "NaN guard: the HATRPO surrogate", self.iteration)
         g = flat_grad(surrogate, pol)
         surrogate_old = float(surrogate.detach())
         fvp = make_fvp(pol, x)
@@ -526,7 +545,7 @@ class MARunner:
                 loss = 0.0
                 for net, x, y, old in zip(critic.nets(), inputs, targets, olds):
                     loss = loss + value_loss(net(x[mb]), y[mb], old[mb], clip, cfg.huber_delta)
-                check_finite_loss(loss, "NaN guard: the critic loss", self.iteration)
+                check_finite_loss(loss.detach(), "NaN guard: the critic loss", self.iteration)
                 self.critic_optim.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.critic.parameters(), cfg.max_grad_norm)
@@ -557,6 +576,79 @@ class MARunner:
         metrics = self.update(buf)
         self.iteration += 1
         return buf, metrics
+
+    # -------------------------------------------------------------------------------------
+    # Checkpoints
+    # -------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue this run exactly; see "Checkpoints" in the module
+        docstring. Only tensors, numbers, strings, lists, dicts and None, so that
+        ``torch.load(path, weights_only=True)`` reads it back."""
+        return {
+            "algo": self.algo, "seed": self.seed, "iteration": self.iteration, "device": str(self.device),
+            "config": to_plain(asdict(self.cfg)),
+            "env_name": self.env.name, "num_envs": self.env.num_envs,
+            "actors": self.actors.state_dict(), "critic": self.critic.state_dict(),
+            "actor_optims": [opt.state_dict() for opt in self.actor_optims],
+            "critic_optim": self.critic_optim.state_dict(),
+            "generator": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "env": self.env.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> bool:
+        """Restore a :meth:`state_dict` of a runner with the same algorithm, environment and
+        configuration. Returns True if the environment's copies were restored too, False if
+        the snapshot has none (its env's ``get_state()`` was None): they then restart from
+        ``reset(seed + iteration)``, and the continuation is not identical. A snapshot taken on
+        another device type (cpu ↔ cuda) cannot restore the run's generator, which is then
+        re-seeded with ``seed + iteration`` (not identical either)."""
+        if not isinstance(state, dict) or "actors" not in state:
+            raise HarlMiniError("load_state_dict: expected a dict returned by MARunner.state_dict()")
+        if state["algo"] != self.algo:
+            raise HarlMiniError(f"checkpoint: it is of a {state['algo']!r} run, this runner is {self.algo!r}")
+        mine = to_plain(asdict(self.cfg))
+        diff = sorted(k for k in set(mine) | set(state["config"]) if mine.get(k) != state["config"].get(k))
+        if diff:
+            raise HarlMiniError("checkpoint: its hyperparameters differ from this runner's in "
+                                + ", ".join(f"{k} ({state['config'].get(k)!r} vs {mine.get(k)!r})" for k in diff))
+        if (state["env_name"], state["num_envs"]) != (self.env.name, self.env.num_envs):
+            raise HarlMiniError(f"checkpoint: it is of {state['env_name']!r} with {state['num_envs']} copies, this "
+                                f"runner has {self.env.name!r} with {self.env.num_envs}")
+        self.actors.load_state_dict(state["actors"])
+        self.critic.load_state_dict(state["critic"])
+        for opt, opt_state in zip(self.actor_optims, state["actor_optims"], strict=True):
+            opt.load_state_dict(opt_state)
+        self.critic_optim.load_state_dict(state["critic_optim"])
+        self.iteration = int(state["iteration"])
+        restored = state["env"] is not None
+        if restored:
+            self.env.set_state(state["env"])
+        else:
+            self.env.reset(self.seed + self.iteration)
+        # the random streams last: building and resetting envs may draw from them
+        if torch.device(state["device"]).type == self.device.type:
+            self.gen.set_state(state["generator"])
+        else:
+            self.gen.manual_seed(self.seed + self.iteration)
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        return restored
+
+
+def to_plain(x):
+    """``x`` with tuples turned into lists (recursively), checked to hold only tensors, numbers,
+    strings, lists, dicts and None: what ``torch.load(weights_only=True)`` reads back."""
+    if isinstance(x, dict):
+        return {k: to_plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_plain(v) for v in x]
+    if x is None or isinstance(x, (bool, int, float, str, torch.Tensor)):
+        return x
+    raise HarlMiniError(f"checkpoint: cannot store a {type(x).__name__} ({x!r}); only tensors, numbers, strings, "
+                        "lists and dicts")
 
 
 # ---------------------------------------------------------------------------------------
@@ -644,9 +736,11 @@ def evaluate(actors: MultiAgentActors, env, episodes: int = 16, deterministic: b
     return {"returns": returns, "mean": mean, "std": std}
 
 
-def _eval_env(env, name_or_env, episodes: int, seed: int, device):
+def make_eval_env(env, name_or_env, episodes: int, seed: int, device, env_kwargs: dict | None = None):
+    """A separate env for the periodic evaluations: built from the name, or a copy of the
+    training env; None if that env cannot be copied (it is then evaluated only at the end)."""
     if isinstance(name_or_env, str):
-        return _make_env(name_or_env, min(episodes, 64), seed, device)
+        return _make_env(name_or_env, min(episodes, 64), seed, device, env_kwargs)
     try:
         return copy.deepcopy(env)
     except Exception:  # noqa: BLE001 - an env that cannot be copied is evaluated only at the end
@@ -654,7 +748,7 @@ def _eval_env(env, name_or_env, episodes: int, seed: int, device):
 
 
 def train(algo: str, env, steps: int, seed: int = 0, device="cpu", progress: bool = True, log=None,
-          **hparams) -> History:
+          env_kwargs: dict | None = None, **hparams) -> History:
     """Train ``algo`` (ippo, mappo, happo, hatrpo) for ``steps`` environment steps.
 
     ``env`` is a registry name (``"game:xor"``) or a MultiAgentVecEnv; ``hparams``
@@ -662,41 +756,10 @@ def train(algo: str, env, steps: int, seed: int = 0, device="cpu", progress: boo
     iteration is ``num_envs · num_steps`` steps. Same seed ⇒ same result (on CPU).
     Returns a :class:`~harl_mini.algos.common.History` whose ``policy`` is the
     :class:`MultiAgentActors` and ``value_fn`` the critic; see the module docstring for
-    the row keys.
+    the row keys. The loop is :meth:`harl_mini.marl.trainer.Trainer.run` without output
+    files (the command-line trainer adds metrics.csv, TensorBoard, checkpoints, resume).
     """
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise HarlMiniError(f"steps: expected a positive integer number of environment steps, got {steps!r}")
-    runner = MARunner(algo, env, seed, device, **hparams)
-    cfg = runner.cfg
-    batch_size = runner.buffer.size
-    iterations = max(1, int(steps) // batch_size)
-    eval_env = _eval_env(runner.env, env, cfg.eval_episodes, runner.seed + 10_000, runner.device)
-    config = asdict(cfg)
-    config["algo"] = algo
-    history = History(policy=runner.actors, value_fn=runner.critic, config=config)
-    history.runner = runner
-    tracker = Tracker(history, iterations * batch_size, progress, log, desc=f"{algo} {runner.env.name}")
-    recent_j: list[float] = []
-    t0 = time.perf_counter()
-    for it in range(iterations):
-        lr = runner.set_lr(1.0 - it / iterations) if cfg.anneal_lr else cfg.lr
-        buf, metrics = runner.step()
-        j_batch = (sum(buf.episode_returns) / len(buf.episode_returns)) if buf.episode_returns else float("nan")
-        metrics["j_estimate"] = j_batch
-        j_exact = exact_objective(runner.actors, runner.env)
-        if j_exact is not None:
-            metrics["j_exact"] = j_exact
-        last = it == iterations - 1
-        if eval_env is not None and ((it + 1) % cfg.eval_interval == 0 or last):
-            metrics["eval_return"] = evaluate(runner.actors, eval_env, cfg.eval_episodes, seed=runner.seed + 10_000)["mean"]
-        metrics["lr"] = lr
-        metrics["steps_per_s"] = (it + 1) * batch_size / max(time.perf_counter() - t0, 1e-9)
-        row = tracker.record(it, buf, **metrics)
-        if tracker.bar is not None:
-            recent_j.append(row.get("j_exact", row["episode_return"]))
-            tracker.bar.set_postfix(J=f"{recent_j[-1]:.3f}", ret=f"{row['episode_return']:.3f}", refresh=False)
-    tracker.close()
-    if eval_env is None:
-        history.rows[-1]["eval_return"] = evaluate(runner.actors, runner.env, cfg.eval_episodes,
-                                                   seed=runner.seed + 10_000)["mean"]
-    return history
+    from harl_mini.marl.trainer import Trainer
+
+    return Trainer(algo, env, steps, seed, device, hparams=hparams, env_kwargs=env_kwargs, progress=progress,
+                   log=log).run()
