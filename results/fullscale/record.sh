@@ -28,7 +28,7 @@ if [[ $what == listener || $what == all ]]; then
     jobs+=("configs/mpe/simple_speaker_listener/$algo.yaml $seed 1e6 ${algo}_simple_speaker_listener_s$seed"); done; done
 fi
 if [[ $what == vmas || $what == all ]]; then
-  for task in balance transport; do for algo in happo mappo; do for seed in 0 1 2; do
-    jobs+=("configs/vmas/$task/$algo.yaml $seed 5e6 ${algo}_${task}_s$seed"); done; done; done
+  for algo in happo mappo; do for seed in 0 1 2; do
+    jobs+=("configs/vmas/balance/$algo.yaml $seed 3e6 ${algo}_balance_s$seed"); done; done
 fi
 printf '%s\n' "${jobs[@]}" | xargs -P 2 -L 1 bash -c 'one $0 "$@"'
