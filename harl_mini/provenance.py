@@ -28,6 +28,8 @@ from typing import Any
 __all__ = ["run_manifest", "write_run", "git_info", "cpu_model", "command_line"]
 
 _PACKAGES = ("torch", "gymnasium", "numpy", "harl_mini")
+#: Environment packages recorded only when installed (the optional ones may be missing).
+_ENV_PACKAGES = ("vmas", "pettingzoo", "mpe2", "mujoco", "gymnasium-robotics")
 _REPO = Path(__file__).resolve().parents[1]
 #: The paths whose state decides what a run executes.
 CODE_PATHS = ("harl_mini", "pyproject.toml", "requirements.txt")
@@ -89,6 +91,16 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def _gpu() -> str | None:
+    """The name of CUDA device 0, or None on a machine without one."""
+    try:
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except Exception:  # noqa: BLE001 - provenance must never fail a run
+        return None
+
+
 def run_manifest(**fields: Any) -> dict[str, Any]:
     """A provenance record; ``fields`` (seed, steps, device, wall_time, algo, …) are merged in last.
 
@@ -105,11 +117,13 @@ def run_manifest(**fields: Any) -> dict[str, Any]:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "git_commit": commit,
         "git_dirty": dirty,
-        "versions": {p: _version(p) for p in _PACKAGES},
+        "versions": {p: v for p in (*_PACKAGES, *_ENV_PACKAGES)
+                     if (v := _version(p)) != "not installed" or p in _PACKAGES},
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "gpu": _gpu(),
         "torch_threads": threads,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "command": command_line(),
