@@ -11,23 +11,23 @@ on the true KL and the surrogate), then refits the value function by regression.
 Implementation details (each item names the lines that implement it; a test keeps the
 line numbers honest):
 
-1. [L172–174] Vectorised rollouts, GAE(γ, λ) advantages with truncation bootstrapping
+1. [L255–257] Vectorised rollouts, GAE(γ, λ) advantages with truncation bootstrapping
    (``collect``, ``harl_mini.advantages.gae``).
-2. [L180] Advantages standardised over the whole batch (mean 0, std 1).
-3. [L186, L188] Surrogate L(θ) = mean(r(θ) Â) via ``losses.surrogate_objective``; its gradient at
+2. [L263] Advantages standardised over the whole batch (mean 0, std 1).
+3. [L269, L271] Surrogate L(θ) = mean(r(θ) Â) via ``losses.surrogate_objective``; its gradient at
    θ_old is the policy gradient g.
-4. [L145–146, L149, L193–194, L196] Fisher-vector products by double backpropagation of the mean *true* KL
+4. [L157–158, L161, L276–277, L279] Fisher-vector products by double backpropagation of the mean *true* KL
    (Categorical: Σ_a π_old log(π_old/π_θ); diagonal Gaussian: the closed form, summed over
    action dimensions), optionally on a random subsample of the batch (TRPO used 10 %).
    Unlike HARL's discrete HATRPO, the KL is π_old-weighted, so F is the Fisher matrix.
-5. [L207–208] Damping λ = ``damping`` added inside ``trpo_step`` (CG solves (F + λI) s = g, and
+5. [L290–291] Damping λ = ``damping`` added inside ``trpo_step`` (CG solves (F + λI) s = g, and
    the step length uses sᵀ(F + λI)s, as in Spinning Up and HARL).
-6. [L203–204, L209–211] Line search: the true mean KL ≤ δ and the surrogate improves (and, if
+6. [L286–287, L292–294] Line search: the true mean KL ≤ δ and the surrogate improves (and, if
    ``accept_ratio`` > 0, improves by at least that fraction of the linear prediction);
    if no fraction of the step passes, the policy is left unchanged.
-7. [L215–217] Value function fitted after the policy step by Adam regression on the TD(λ)
+7. [L298–300] Value function fitted after the policy step by Adam regression on the TD(λ)
    targets, ``vf_epochs`` passes of ``vf_minibatches`` minibatches.
-8. [L226–230] Diagnostics: KL and surrogate gain of the accepted step, number of backtracks,
+8. [L309–313] Diagnostics: KL and surrogate gain of the accepted step, number of backtracks,
    entropy, explained variance.
 
 Constants of the trust-region step (TRPO paper / Spinning Up / HARL; see theory reference §2d):
@@ -95,12 +95,13 @@ from torch.distributions import kl_divergence
 from harl_mini.advantages import gae
 from harl_mini.algos.common import (History, Tracker, check_finite_loss, evaluate, explained_variance, make_policy,
                                     resolve_config, setup)
+from harl_mini.errors import HarlMiniError
 from harl_mini.losses import ratio, surrogate_objective
 from harl_mini.nets import ValueNet, flat_grad, flat_params, set_flat_params
 from harl_mini.rollout import collect
 from harl_mini.trust_region import trpo_step
 
-__all__ = ["TRPOConfig", "PRESETS", "make_fvp", "train", "evaluate"]
+__all__ = ["TRPOConfig", "PRESETS", "make_fvp", "make_fvp_gn", "train", "evaluate"]
 
 
 @dataclass
@@ -132,14 +133,25 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def make_fvp(policy, obs: torch.Tensor):
+def make_fvp(policy, obs: torch.Tensor, method: str = "double_backprop"):
     """v ↦ F v at the policy's current parameters θ_old, by double backpropagation.
 
     F is the Hessian of the mean KL(π_old(·|s) ‖ π_θ(·|s)) over ``obs`` [n, D] at θ = θ_old
     (the Fisher information matrix of the policy, averaged over states): with
     k(θ) = mean KL, F v = ∇_θ (∇_θ k · v). The gradient ∇_θ k is built once with
     ``create_graph=True`` and reused for every product (10 per CG solve).
+
+    ``method="gauss_newton"`` gives the same matrix by another route (:func:`make_fvp_gn`):
+    F = E_s[Jᵀ M J], J the Jacobian of the distribution's parameters (logits, or μ and
+    log σ) and M the Fisher matrix of the distribution in those parameters, evaluated with
+    one forward-mode and one reverse-mode pass per product. No second derivative of the
+    network is taken, which matters for layers whose double backward is slow (LayerNorm:
+    about 5× here).
     """
+    if method == "gauss_newton":
+        return make_fvp_gn(policy, obs)
+    if method != "double_backprop":
+        raise HarlMiniError(f"make_fvp: unknown method {method!r}; available: double_backprop, gauss_newton")
     with torch.no_grad():
         old = policy.distribution(obs)                                                         # π_old, no gradient
     mean_kl = kl_divergence(old, policy.distribution(obs)).mean()                              # [4]
@@ -147,6 +159,77 @@ def make_fvp(policy, obs: torch.Tensor):
 
     def fisher_vector_product(v: torch.Tensor) -> torch.Tensor:
         return flat_grad(grad_kl @ v, policy, retain_graph=True)                               # [4]
+
+    return fisher_vector_product
+
+
+def make_fvp_gn(policy, obs: torch.Tensor):
+    """v ↦ F v = mean_s Jᵀ M J v at θ_old, for a CategoricalPolicy or a GaussianPolicy.
+
+    The KL between members of one family, KL(p_{η_old} ‖ p_η), has Hessian M(η_old) in the
+    distribution's parameters η, and its gradient vanishes at η = η_old, so the chain rule
+    gives ∇²_θ KL = Jᵀ M J at θ_old (the Gauss–Newton form is exact there). Per state:
+
+    * Categorical, η = logits z: M u = p ⊙ u − p (pᵀu) (softmax covariance);
+    * diagonal Gaussian, η = (μ, log σ): M = diag(1/σ², 2) (no cross term).
+
+    J v comes from forward-mode differentiation (:func:`torch.func.jvp`) and Jᵀ(M J v)
+    from one backward pass. Same matrix as :func:`make_fvp` (tests compare them).
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # torch 2.13 warns about torch.jit.script while importing torch.func
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch.func import functional_call, jvp
+
+    from harl_mini.nets import CategoricalPolicy, GaussianPolicy, _params
+
+    if isinstance(policy, CategoricalPolicy):
+        net = policy.logits_net
+    elif isinstance(policy, GaussianPolicy):
+        net = policy.mu_net
+    else:
+        raise HarlMiniError(f"make_fvp_gn: expected a CategoricalPolicy or GaussianPolicy, got {type(policy).__name__}")
+    params = _params(policy)                                      # the flat order of θ
+    names = {id(p): n for n, p in policy.named_parameters()}
+    net_names = {id(p): n for n, p in net.named_parameters()}
+    net_params = [p for p in params if id(p) in net_names]
+    sizes = [p.numel() for p in params]
+    n = obs.shape[0]
+    with torch.no_grad():
+        out_old = net(obs)
+        if isinstance(policy, CategoricalPolicy):
+            prob = torch.softmax(out_old, dim=-1)
+        else:
+            inv_var = torch.exp(-2.0 * policy.log_std.detach())
+
+    def out(*ps):
+        return functional_call(net, {net_names[id(p)]: q for p, q in zip(net_params, ps)}, (obs,))
+
+    def fisher_vector_product(v: torch.Tensor) -> torch.Tensor:
+        chunks = dict(zip((id(p) for p in params), torch.split(v, sizes)))
+        tangents = tuple(chunks[id(p)].view_as(p) for p in net_params)
+        with warnings.catch_warnings():  # the first jvp call warns about torch.jit.script (torch 2.13)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            _, jv = jvp(out, tuple(p.detach() for p in net_params), tangents)                # J v, [n, K]
+        if isinstance(policy, CategoricalPolicy):
+            mjv = prob * jv - prob * (prob * jv).sum(-1, keepdim=True)
+        else:
+            mjv = jv * inv_var
+        with torch.enable_grad():
+            y = net(obs)
+            grads = torch.autograd.grad(y, net_params, grad_outputs=mjv / n, allow_unused=True)
+        by_id = {id(p): g for p, g in zip(net_params, grads)}
+        pieces = []
+        for p in params:
+            if id(p) in by_id:
+                g = by_id[id(p)]
+                pieces.append((torch.zeros_like(p) if g is None else g).reshape(-1))
+            elif names.get(id(p), "").endswith("log_std"):
+                pieces.append(2.0 * chunks[id(p)])                  # M = 2 per log σ entry, shared by all states
+            else:  # pragma: no cover - policies have no other parameters
+                raise HarlMiniError(f"make_fvp_gn: unexpected parameter {names.get(id(p))!r}")
+        return torch.cat(pieces)
 
     return fisher_vector_product
 

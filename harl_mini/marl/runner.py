@@ -51,8 +51,10 @@ Constant              Value  Meaning / source
 CG residual tol.      1e-10  (HARL)
 ====================  =====  =========================================================
 
-The Fisher-vector product is :func:`harl_mini.algos.trpo.make_fvp`: double
-backpropagation of the *true* mean KL (π_old-weighted for Categorical, closed form for
+The Fisher-vector product is :func:`harl_mini.algos.trpo.make_fvp` with
+``method="gauss_newton"``: the Hessian of the *true* mean KL at θ_old as Jᵀ M J (one
+forward-mode and one backward pass per product; the same matrix as double backpropagation,
+tested, and ~5× faster on LayerNorm networks) (π_old-weighted for Categorical, closed form for
 Gaussian), not HARL's unweighted discrete "KL" Σ_a(ρ_a − 1 − log ρ_a) (harl.md §1.4).
 The line search measures the true KL too, so every accepted step has KL ≤ δ.
 
@@ -507,7 +509,7 @@ class MARunner:
         check_finite_loss(surrogate.detach(), "NaN guard: the HATRPO surrogate", self.iteration)
         g = flat_grad(surrogate, pol)
         surrogate_old = float(surrogate.detach())
-        fvp = make_fvp(pol, x)
+        fvp = make_fvp(pol, x, method="gauss_newton")
 
         def evaluate_candidate(theta: torch.Tensor) -> tuple[float, float]:
             set_flat_params(pol, theta)
