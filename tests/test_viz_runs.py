@@ -136,6 +136,77 @@ def test_provenance_caption_and_results_table(tmp_path):
     assert "**350 (2/3 reached)**" in mean_row and "**51.0**" in mean_row and "**2.5**" in mean_row
 
 
+def _write_eval_run(tmp_path, algo, seed, evals, env="mpe:simple_spread", every=2):
+    """A run whose eval_return is logged every ``every`` rows (empty elsewhere), as the trainer does."""
+    rows = []
+    for i in range(len(evals) * every):
+        rows.append({"iteration": i, "steps": 1000 * (i + 1), "episode_return": -100.0 + i,
+                     "eval_return": evals[i // every] if (i + 1) % every == 0 else ""})
+    manifest = run_manifest(algo=algo, env=env, seed=seed, steps=1000 * len(rows), wall_time=10.0 + seed,
+                            steps_per_s=100.0 * (seed + 1), device="cpu")
+    return write_run(tmp_path / f"{algo}_{env.split(':')[-1]}_s{seed}", rows, manifest)
+
+
+def test_summarize_runs_takes_the_last_evaluation_per_seed(tmp_path):
+    folders = [_write_eval_run(tmp_path, "happo", s, [-80.0, -60.0 + s]) for s in (2, 0, 1)]
+    folders.append(_write_eval_run(tmp_path, "mappo", 0, [-70.0, -50.0, -40.0]))
+    folders.append(_write_eval_run(tmp_path, "mappo", 0, [-30.0], env="vmas:balance"))
+    summaries = viz_runs.summarize_runs(folders)
+    assert [(s["algo"], s["env"]) for s in summaries] == [("happo", "mpe:simple_spread"),
+                                                         ("mappo", "mpe:simple_spread"), ("mappo", "vmas:balance")]
+    happo = summaries[0]
+    assert happo["seeds"] == [0, 1, 2]  # sorted by seed
+    np.testing.assert_array_equal(happo["final"], [-60.0, -59.0, -58.0])
+    assert happo["at_steps"] == [4000] * 3 and happo["steps"] == [4000] * 3
+    assert happo["mean"] == -59.0 and happo["std"] == pytest.approx(1.0)
+    assert happo["wall_time"] == [10.0, 11.0, 12.0] and happo["steps_per_s"] == [100.0, 200.0, 300.0]
+    assert summaries[1]["final"].tolist() == [-40.0] and summaries[1]["std"] == 0.0
+    table = viz_runs.summary_table(summaries, labels={"happo": "HAPPO"},
+                                   references={("happo", "mpe:simple_spread"): "≈ −62 (10 M)"})
+    rows = table.strip().splitlines()
+    assert len(rows) == 2 + 3 and rows[0].endswith("published |")
+    assert rows[2] == ("| simple_spread | HAPPO | 3 | 4,000 | -59.0 ± 1.0 | -60.0, -59.0, -58.0 | 11 | 200 |"
+                       " ≈ −62 (10 M) |")
+    assert rows[3].startswith("| simple_spread | mappo | 1 | 6,000 | -40.0 ± 0.0 |") and rows[3].endswith("– |")
+    assert "published" not in viz_runs.summary_table(summaries)
+    with pytest.raises(HarlMiniError, match="column 'nope'"):
+        viz_runs.summarize_runs(folders, y="nope")
+    with pytest.raises(HarlMiniError, match="empty"):
+        viz_runs.summary_table([])
+    bad = write_run(tmp_path / "bad", [{"steps": 1, "eval_return": ""}], run_manifest(algo="x", env="y"))
+    with pytest.raises(HarlMiniError, match="no finite value"):
+        viz_runs.summarize_runs([bad])
+
+
+BENCH_TEXT = """# recorded by the lead, 2026-11-22
+harl_mini.marl.bench --scale: joint env-steps/s, env only vs end-to-end training (config sizes)
+torch 2.13.0+cpu, 1 thread(s), Intel(R) Xeon(R) Processor ×2, no GPU
+
+environment                algorithm device  copies  env steps/s  train steps/s  ratio
+--------------------------------------------------------------------------------------
+mpe:simple_spread          happo    cpu         80      102,345          9,876   0.10
+vmas:balance               mappo    cpu      1,024       80,404         12,000   0.15
+"""
+
+
+def test_load_scale_bench_reads_rows_and_provenance(tmp_path):
+    path = tmp_path / "bench.txt"
+    path.write_text(BENCH_TEXT)
+    rows, header = viz_runs.load_scale_bench(path)
+    assert rows == [
+        {"env": "mpe:simple_spread", "algo": "happo", "device": "cpu", "copies": 80, "env_steps_per_s": 102345.0,
+         "train_steps_per_s": 9876.0, "ratio": 0.10},
+        {"env": "vmas:balance", "algo": "mappo", "device": "cpu", "copies": 1024, "env_steps_per_s": 80404.0,
+         "train_steps_per_s": 12000.0, "ratio": 0.15}]
+    assert header[0] == "recorded by the lead, 2026-11-22" and header[1].startswith("harl_mini.marl.bench --scale")
+    assert header[2].startswith("torch 2.13.0") and len(header) == 3
+    with pytest.raises(HarlMiniError, match="no benchmark file"):
+        viz_runs.load_scale_bench(tmp_path / "missing.txt")
+    path.write_text("nothing here\n")
+    with pytest.raises(HarlMiniError, match="no benchmark rows"):
+        viz_runs.load_scale_bench(path)
+
+
 def test_clip_objective_picture_uses_the_loss():
     ax = viz_tr.plot_clip_objective(0.2, +1)
     curve = next(line for line in ax.get_lines() if "min" in line.get_label())

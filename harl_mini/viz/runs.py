@@ -15,7 +15,12 @@ Contents:
 * :func:`provenance_caption` — one caption line per group of runs (commit, CPU, seeds,
   steps, wall time);
 * :func:`results_table` — a Markdown table (algorithm, environment, seed, final return,
-  steps to target, wall time), with a mean row per group.
+  steps to target, wall time), with a mean row per group;
+* :func:`summarize_runs` and :func:`summary_table` — one row per algorithm × environment:
+  the last value of a column (e.g. the deterministic evaluation) per seed, its mean and
+  standard deviation over seeds, wall time and throughput (Chapter 9);
+* :func:`load_scale_bench` — the table printed by ``python -m harl_mini.marl.bench --scale``
+  (env-only against end-to-end training steps per second), read back from a text file.
 
 Nothing here knows about a particular algorithm: any column of ``metrics.csv`` can be
 plotted, and any manifest with the fields of :func:`~harl_mini.provenance.run_manifest`
@@ -35,7 +40,8 @@ import numpy as np
 
 from harl_mini.errors import HarlMiniError
 
-__all__ = ["load_run", "plot_runs", "provenance_caption", "results_table"]
+__all__ = ["load_run", "plot_runs", "provenance_caption", "results_table", "summarize_runs", "summary_table",
+           "load_scale_bench"]
 
 _FILES = ("metrics.csv", "manifest.json")
 
@@ -371,3 +377,146 @@ def results_table(folders, summary: bool = True) -> str:
                 f"{'–' if target is None else f'≥ {target:g}'} | "
                 f"**{reach_txt}** | {_fmt_int(mean('steps'))} | **{_num(mean('wall_time'), '.1f')}** |")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# Summaries over seeds (Chapter 9)
+# ---------------------------------------------------------------------------------------
+
+
+def summarize_runs(folders, y: str = "eval_return") -> list[dict[str, Any]]:
+    """Summarise recorded runs per algorithm × environment: the last value of ``y`` per seed.
+
+    Args:
+        folders: run folders (or one).
+        y: the ``metrics.csv`` column to summarise; its **last finite** value in each run is
+            taken (for ``eval_return``, logged every ``eval_interval`` iterations and at the
+            end, that is the final deterministic evaluation).
+
+    Returns:
+        One dict per ``(algo, env)`` group, in first-seen order, with ``algo``, ``env``,
+        ``seeds`` (sorted), ``final`` (numpy array, one value per seed in that order),
+        ``at_steps`` (the step of each of those values), ``mean``, ``std`` (over seeds,
+        ``ddof=1``; 0 for one seed), ``steps`` (each run's env steps), ``wall_time`` (s) and
+        ``steps_per_s`` (each manifest's end-to-end rate, evaluations included), and
+        ``manifests``.
+
+    Raises:
+        HarlMiniError: a folder cannot be read, or a run has no finite value of ``y``.
+    """
+    runs = _load_all(folders)
+    groups: dict[tuple[str, str], list] = {}
+    for rows, m in runs:
+        if y not in rows:
+            raise HarlMiniError(f"column {y!r} not in {m['folder']}/metrics.csv (columns: {', '.join(rows)})")
+        if rows[y].dtype == object:
+            raise HarlMiniError(f"column {y!r} of {m['folder']}/metrics.csv is not numeric")
+        groups.setdefault((str(m.get("algo", "?")), str(m.get("env", "?"))), []).append((rows, m))
+    out = []
+    for (algo, env), members in groups.items():
+        members.sort(key=lambda rm: (rm[1].get("seed") is None, rm[1].get("seed") or 0))
+        finals, at = [], []
+        for rows, m in members:
+            keep = np.flatnonzero(np.isfinite(rows[y]))
+            if keep.size == 0:
+                raise HarlMiniError(f"{m['folder']}: column {y!r} has no finite value")
+            finals.append(float(rows[y][keep[-1]]))
+            at.append(int(rows["steps"][keep[-1]]) if "steps" in rows else None)
+        final = np.asarray(finals, dtype=np.float64)
+        manifests = [m for _, m in members]
+
+        def field(key):
+            return [None if m.get(key) is None else float(m[key]) for m in manifests]
+
+        out.append({"algo": algo, "env": env, "seeds": [m.get("seed") for m in manifests], "final": final,
+                    "at_steps": at, "mean": float(final.mean()),
+                    "std": float(final.std(ddof=1)) if len(final) > 1 else 0.0,
+                    "steps": [None if m.get("steps") is None else int(m["steps"]) for m in manifests],
+                    "wall_time": field("wall_time"), "steps_per_s": field("steps_per_s"),
+                    "manifests": manifests})
+    return out
+
+
+def _mean_of(values) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def summary_table(summaries, labels: dict[str, str] | None = None, what: str = "final eval return",
+                  references: dict[tuple[str, str], str] | None = None) -> str:
+    """A Markdown table of :func:`summarize_runs` output, one row per algorithm × environment.
+
+    Columns: environment (without its registry prefix), algorithm (``labels[algo]`` if
+    given), seeds, env steps per run, ``what`` as mean ± standard deviation over seeds,
+    the per-seed values, mean wall time (s), mean steps/s and, with ``references``
+    (a dict ``(algo, env) -> text``), a last column for a published value ("–" where
+    there is none).
+    """
+    summaries = list(summaries)
+    if not summaries:
+        raise HarlMiniError("summaries: empty list (no run to show)")
+    labels = labels or {}
+    head = f"| task | algorithm | seeds | env steps | {what} | per seed | wall time (s) | steps/s |"
+    sep = "|---|---|---|---|---|---|---|---|"
+    if references is not None:
+        head += " published |"
+        sep += "---|"
+    lines = [head, sep]
+    for s in summaries:
+        steps = sorted({v for v in s["steps"] if v is not None})
+        steps_txt = ", ".join(_fmt_int(v) for v in steps) if steps else "?"
+        wall, rate = _mean_of(s["wall_time"]), _mean_of(s["steps_per_s"])
+        row = (f"| {s['env'].split(':', 1)[-1]} | {labels.get(s['algo'], s['algo'])} | {len(s['seeds'])} | "
+               f"{steps_txt} | {s['mean']:.1f} ± {s['std']:.1f} | "
+               f"{', '.join(f'{v:.1f}' for v in s['final'])} | {_num(wall, ',.0f')} | {_num(rate, ',.0f')} |")
+        if references is not None:
+            row += f" {references.get((s['algo'], s['env']), '–')} |"
+        lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# The full-scale benchmark's table
+# ---------------------------------------------------------------------------------------
+
+
+def load_scale_bench(path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Read the output of ``python -m harl_mini.marl.bench --scale`` saved as a text file.
+
+    Args:
+        path: the file (e.g. ``results/fullscale/bench.txt``).
+
+    Returns:
+        ``(rows, header)``: one dict per table row with ``env``, ``algo``, ``device``,
+        ``copies`` (int), ``env_steps_per_s``, ``train_steps_per_s`` and ``ratio`` (floats);
+        and the file's other non-empty lines (title, torch/CPU/GPU line, ``#`` comments
+        without the ``#``), in order, as provenance.
+
+    Raises:
+        HarlMiniError: the file is missing or holds no table row.
+    """
+    path = Path(path) if isinstance(path, (str, Path)) else None
+    if path is None or not path.is_file():
+        raise HarlMiniError(f"path: no benchmark file at {path!s} (write one with "
+                            "`OMP_NUM_THREADS=1 python -m harl_mini.marl.bench --scale > results/fullscale/bench.txt`)")
+    rows, header = [], []
+    for line in path.read_text().splitlines():
+        text = line.strip()
+        if not text or set(text) == {"-"} or text.split()[:2] == ["environment", "algorithm"]:
+            continue
+        parts = text.split()
+        if len(parts) == 7 and ":" in parts[0] and not text.startswith("#"):
+            try:
+                copies = int(parts[3].replace(",", ""))
+                env_rate, train_rate, ratio = (float(p.replace(",", "")) for p in parts[4:7])
+            except ValueError:
+                pass
+            else:
+                rows.append({"env": parts[0], "algo": parts[1], "device": parts[2], "copies": copies,
+                             "env_steps_per_s": env_rate, "train_steps_per_s": train_rate, "ratio": ratio})
+                continue
+        header.append(text[1:].strip() if text.startswith("#") else text)
+    if not rows:
+        raise HarlMiniError(f"{path}: no benchmark rows (expected lines 'environment algorithm device copies "
+                            "env-steps/s train-steps/s ratio')")
+    return rows, header
