@@ -345,3 +345,19 @@ def test_mpe_config_trains_two_iterations(tmp_path):
     rows = _rows(run)
     assert len(rows) == 2 and rows[-1]["eval_return"] != ""
     assert json.loads((run / "manifest.json").read_text())["hyperparameters"]["feature_norm"] is True
+
+
+def test_a_run_without_config_names_the_shipped_one(tmp_path, capsys):
+    from harl_mini.marl.trainer import named_config
+
+    pytest.importorskip("mpe2")
+    assert named_config("happo", "mamujoco:HalfCheetah-2x3").parts[-3:] == ("mamujoco", "halfcheetah_2x3", "happo.yaml")
+    assert named_config("ippo", "game:xor") is None
+    common = ["train", "--env", "mpe:simple_spread", "--num-envs", "2", "--num-steps", "5", "--steps", "10",
+              "--no-progress", "--no-tensorboard"]
+    assert main([*common, "--algo", "happo", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "note: no --config given" in out and "configs/mpe/simple_spread/happo.yaml" in out
+    config = named_config("happo", "mpe:simple_spread")
+    assert main([*common, "--config", str(config), "--out", str(tmp_path / "b")]) == 0
+    assert "note: no --config given" not in capsys.readouterr().out

@@ -16,7 +16,9 @@ is the loop of :func:`harl_mini.marl.runner.train`, which returns the History.
 :class:`~harl_mini.marl.runner.MAConfig` defaults → the env's
 :data:`~harl_mini.marl.runner.PRESETS` entry (the one-state games; ``--no-preset`` skips
 it) → the ``--config`` file → ``--num-envs``, ``--num-steps``, ``--eval-every``,
-``--eval-episodes`` → ``--set name=value`` (Python literals, repeatable).
+``--eval-episodes`` → ``--set name=value`` (Python literals, repeatable). A run started
+without ``--config`` prints a note when ``configs/`` ships one for its algorithm and env
+(:func:`named_config`); nothing is loaded implicitly.
 
 A **config file** (YAML; ``configs/`` holds HARL's tuned settings) is a mapping with
 these keys; any other key is an error that names it and the file:
@@ -116,7 +118,7 @@ from harl_mini.marl.runner import (ALGORITHMS, MAConfig, MARunner, evaluate, exa
                                    preset_for, to_plain)
 
 __all__ = ["Trainer", "CONFIG_KEYS", "load_config", "parse_steps", "resolve_device", "default_out",
-           "find_checkpoint", "load_checkpoint", "wants_multi_agent", "main"]
+           "find_checkpoint", "load_checkpoint", "wants_multi_agent", "named_config", "main"]
 
 #: the keys a config file may have
 CONFIG_KEYS = ("algo", "env", "env_kwargs", "num_envs", "steps", "hparams")
@@ -743,6 +745,13 @@ def _fresh_settings(args) -> dict:
                          "first_command": command_line()}}
 
 
+def named_config(algo: str, env: str) -> Path | None:
+    """The shipped config ``configs/<family>/<task>/<algo>.yaml`` for (algo, env), if one exists."""
+    family, _, task = env.partition(":")
+    path = Path(__file__).resolve().parents[2] / "configs" / family / _short(task).replace("-", "_") / f"{algo}.yaml"
+    return path if path.is_file() else None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -773,6 +782,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     _print_start(trainer)
+    if args.resume is None and args.config is None and (named := named_config(trainer.algo, trainer.env_name)):
+        print(f"note: no --config given, so MAConfig defaults (and the flags) are used; a named config for this "
+              f"algorithm and env exists: --config {named.relative_to(Path.cwd()) if named.is_relative_to(Path.cwd()) else named}")
     try:
         trainer.run()
     except HarlMiniError as exc:
