@@ -146,7 +146,7 @@ import warnings
 import numpy as np
 import torch
 
-from harl_mini.envs.multi import MultiAgentVecEnv
+from harl_mini.envs.multi import MultiAgentVecEnv, as_device, check_float_dtype, positive_int
 from harl_mini.errors import HarlMiniError, check_choice
 
 __all__ = ["MaMuJoCoVecEnv", "make", "available_scenarios"]
@@ -215,12 +215,6 @@ def _quiet_mujoco_compiler(mujoco):
                 warnings.warn(f"MuJoCo: {msg}", RuntimeWarning, stacklevel=3)
 
 
-def _positive_int(x, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, int) or x < 1:
-        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
-    return x
-
-
 def _unknown(scenario: str, agent_conf: str, why: str = "") -> HarlMiniError:
     return HarlMiniError(f"unknown MaMuJoCo scenario {scenario}-{agent_conf!s}{why}; available: "
                          f"{', '.join(available_scenarios())} (as mamujoco:<Scenario>-<agent_conf>)")
@@ -259,19 +253,15 @@ class MaMuJoCoVecEnv(MultiAgentVecEnv):
         mujoco, mamujoco_v1 = _import_mamujoco()
         self.name = f"mamujoco:{scenario}-{agent_conf}"
         self.scenario, self.agent_conf = scenario, agent_conf
-        self.num_envs = _positive_int(num_envs, "num_envs")
-        self.max_episode_steps = _positive_int(max_episode_steps, "max_episode_steps")
+        self.num_envs = positive_int(num_envs, "num_envs")
+        self.max_episode_steps = positive_int(max_episode_steps, "max_episode_steps")
         if isinstance(agent_obsk, bool) or not isinstance(agent_obsk, int) or agent_obsk < 0:
             raise HarlMiniError(f"agent_obsk: expected an integer >= 0, got {agent_obsk!r}")
         if not isinstance(obs, str):
             raise HarlMiniError(f"obs: expected one of {', '.join(_OBS_MODES)}, got {obs!r}")
         check_choice(obs, _OBS_MODES, "observation mode")
-        if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            raise HarlMiniError(f"dtype: expected a floating torch dtype, got {dtype!r}")
-        try:
-            self.device = torch.device(device)
-        except (TypeError, RuntimeError) as exc:
-            raise HarlMiniError(f"device: cannot use {device!r} ({exc})") from None
+        check_float_dtype(dtype)
+        self.device = as_device(device)
         self.obs_mode, self.agent_obsk, self.dtype = obs, agent_obsk, dtype
         self._env_kwargs = dict(env_kwargs)
 

@@ -30,7 +30,7 @@ import math
 
 import torch
 
-from harl_mini.envs.multi import MultiAgentVecEnv
+from harl_mini.envs.multi import MultiAgentVecEnv, as_device, check_float_dtype, positive_int
 from harl_mini.errors import HarlMiniError, as_float64, check_choice
 
 __all__ = ["MatrixGameEnv", "ContinuousProductGameEnv", "make", "available_games"]
@@ -38,28 +38,18 @@ __all__ = ["MatrixGameEnv", "ContinuousProductGameEnv", "make", "available_games
 _OBS_MODES = ("constant", "agent_id")
 
 
-def _positive_int(x, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, int) or x < 1:
-        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
-    return x
-
-
 class _OneStateEnv(MultiAgentVecEnv):
     """Shared plumbing: constant or agent-id observations, constant state, episode counter."""
 
     def _setup(self, num_agents: int, num_envs: int, device, episode_length: int, obs: str, dtype) -> None:
-        self.num_envs = _positive_int(num_envs, "num_envs")
+        self.num_envs = positive_int(num_envs, "num_envs")
         self.num_agents = num_agents
-        self.episode_length = _positive_int(episode_length, "episode_length")
+        self.episode_length = positive_int(episode_length, "episode_length")
         if not isinstance(obs, str):
             raise HarlMiniError(f"obs: expected one of {', '.join(_OBS_MODES)}, got {obs!r}")
         check_choice(obs, _OBS_MODES, "observation mode")
-        if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
-            raise HarlMiniError(f"dtype: expected a floating torch dtype, got {dtype!r}")
-        try:
-            self.device = torch.device(device)
-        except (TypeError, RuntimeError) as exc:
-            raise HarlMiniError(f"device: cannot use {device!r} ({exc})") from None
+        check_float_dtype(dtype)
+        self.device = as_device(device)
         self.obs_mode, self.dtype = obs, dtype
         if obs == "constant":
             self.obs_dims = [1] * num_agents

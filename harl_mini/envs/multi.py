@@ -50,9 +50,33 @@ import torch
 
 from harl_mini.errors import HarlMiniError
 
-__all__ = ["MultiAgentVecEnv"]
+__all__ = ["MultiAgentVecEnv", "positive_int", "as_device", "check_float_dtype"]
 
 _SPACE_KINDS = ("discrete", "box")
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+# -- argument checks shared by the adapters -------------------------------------------------
+def positive_int(x, name: str) -> int:
+    """``x`` if it is a Python int ≥ 1 (not a bool), else a HarlMiniError naming ``name``."""
+    if isinstance(x, bool) or not isinstance(x, int) or x < 1:
+        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
+    return x
+
+
+def as_device(device) -> torch.device:
+    """``torch.device(device)``, or a HarlMiniError saying why it cannot be used."""
+    try:
+        return torch.device(device)
+    except (TypeError, RuntimeError) as exc:
+        raise HarlMiniError(f"device: cannot use {device!r} ({exc})") from None
+
+
+def check_float_dtype(dtype) -> torch.dtype:
+    """``dtype`` if it is a floating torch dtype, else a HarlMiniError."""
+    if dtype not in _FLOAT_DTYPES:
+        raise HarlMiniError(f"dtype: expected a floating torch dtype, got {dtype!r}")
+    return dtype
 
 
 class MultiAgentVecEnv:

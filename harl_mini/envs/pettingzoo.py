@@ -105,7 +105,7 @@ import math
 import numpy as np
 import torch
 
-from harl_mini.envs.multi import MultiAgentVecEnv
+from harl_mini.envs.multi import MultiAgentVecEnv, as_device, positive_int
 from harl_mini.errors import HarlMiniError
 
 __all__ = ["PettingZooVecEnv", "MPEVecEnv", "make", "make_mpe", "MPE_SCENARIOS", "FAST_MPE_SCENARIOS"]
@@ -133,19 +133,6 @@ _PIP_HINT = "pip install pettingzoo==1.27.0 mpe2==1.1.1"
 
 
 # -- small helpers --------------------------------------------------------------------------
-def _positive_int(x, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, int) or x < 1:
-        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
-    return x
-
-
-def _as_device(device) -> torch.device:
-    try:
-        return torch.device(device)
-    except (TypeError, RuntimeError) as exc:
-        raise HarlMiniError(f"device: cannot use {device!r} ({exc})") from None
-
-
 def _import(module: str, what: str):
     try:
         return importlib.import_module(module)
@@ -208,8 +195,8 @@ class PettingZooVecEnv(MultiAgentVecEnv):
 
     def __init__(self, env_fn, num_envs: int = 1, seed: int = 0, device="cpu", name: str = "pettingzoo:env"):
         self.name = name
-        self.num_envs = _positive_int(num_envs, "num_envs")
-        self.device = _as_device(device)
+        self.num_envs = positive_int(num_envs, "num_envs")
+        self.device = as_device(device)
         if not callable(env_fn):
             raise HarlMiniError(f"{name}: env_fn must be a callable that builds a ParallelEnv")
         self.envs = [env_fn() for _ in range(self.num_envs)]
@@ -379,9 +366,9 @@ class MPEVecEnv(MultiAgentVecEnv):
             raise HarlMiniError(f"MPEVecEnv: {why}; use make_mpe(..., fast=False) for the plain PettingZoo path")
         self.scenario_name = scenario
         self.name = f"mpe:{scenario}"
-        self.num_envs = B = _positive_int(num_envs, "num_envs")
-        self.device = _as_device(device)
-        self.max_cycles = _positive_int(max_cycles, "max_cycles")
+        self.num_envs = B = positive_int(num_envs, "num_envs")
+        self.device = as_device(device)
+        self.max_cycles = positive_int(max_cycles, "max_cycles")
         self.continuous = bool(continuous_actions)
         module = _import(f"mpe2.{MPE_SCENARIOS[scenario]}", f"mpe:{scenario}")
         kwargs = {k: v for k, v in kwargs.items() if k not in _FAST_DEFAULTS}

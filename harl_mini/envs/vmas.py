@@ -124,7 +124,7 @@ import random
 import numpy as np
 import torch
 
-from harl_mini.envs.multi import MultiAgentVecEnv
+from harl_mini.envs.multi import MultiAgentVecEnv, as_device, positive_int
 from harl_mini.errors import HarlMiniError, check_choice
 
 __all__ = ["VmasEnv", "make", "available_scenarios", "DEFAULT_MAX_STEPS", "BATCHED_RESET_SCENARIOS"]
@@ -163,12 +163,6 @@ def available_scenarios() -> list[str]:
     """The VMAS scenario names: main, then MPE ports, then debug scenarios."""
     vmas = _import_vmas()
     return list(vmas.scenarios) + list(vmas.mpe_scenarios) + list(vmas.debug_scenarios)
-
-
-def _positive_int(x, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, int) or x < 1:
-        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
-    return x
 
 
 # -- the private random state ---------------------------------------------------------------
@@ -326,17 +320,14 @@ class VmasEnv(MultiAgentVecEnv):
         names = available_scenarios()
         if not isinstance(scenario, str) or scenario not in names:
             raise HarlMiniError(f"unknown VMAS scenario {scenario!r}; available: {', '.join(names)}")
-        self.num_envs = _positive_int(num_envs, "num_envs")
+        self.num_envs = positive_int(num_envs, "num_envs")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise HarlMiniError(f"seed: expected an integer, got {seed!r}")
         if not isinstance(continuous_actions, bool):
             raise HarlMiniError(f"continuous_actions: expected True or False, got {continuous_actions!r}")
         self.max_steps = _MAX_STEPS.get(scenario, DEFAULT_MAX_STEPS) if max_steps is None else \
-            _positive_int(max_steps, "max_steps")
-        try:
-            self.device = torch.device(device)
-        except (TypeError, RuntimeError) as exc:
-            raise HarlMiniError(f"device: cannot use {device!r} ({exc})") from None
+            positive_int(max_steps, "max_steps")
+        self.device = as_device(device)
         check_choice(partial_reset, _PARTIAL_RESETS, "partial_reset")
         if partial_reset == "auto":
             partial_reset = "batched" if scenario in BATCHED_RESET_SCENARIOS else "per_index"
