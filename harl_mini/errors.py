@@ -10,6 +10,7 @@ The helpers return float64 tensors so that callers can write
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -22,6 +23,7 @@ __all__ = [
     "check_finite",
     "check_distribution",
     "check_choice",
+    "check_positive_int",
 ]
 
 DTYPE = torch.float64
@@ -87,3 +89,10 @@ def check_choice(value: str, choices: Iterable[str], what: str) -> None:
     options = sorted(choices)
     if value not in options:
         raise HarlMiniError(f"unknown {what} {value!r}; available: {', '.join(options)}")
+
+
+def check_positive_int(x, name: str) -> int:
+    """``int(x)`` if ``x`` is an integer ≥ 1 (Python or NumPy, not a bool), else a HarlMiniError."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or int(x) < 1:
+        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
+    return int(x)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from harl_mini.errors import HarlMiniError, as_float64, check_choice
+from harl_mini.errors import HarlMiniError, as_float64, check_choice, check_positive_int
 from harl_mini.tabular.game import MarkovGame
 from harl_mini.tabular.mdp import DTYPE, FiniteMDP, _check_seed, check_gamma, sample_dirichlet
 
@@ -48,11 +48,6 @@ __all__ = [
 # ---------------------------------------------------------------------------------------
 
 
-def _count(x, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or int(x) < 1:
-        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
-    return int(x)
-
 
 def _reward_range(reward_range) -> tuple[float, float]:
     try:
@@ -68,7 +63,7 @@ def _random_transitions(S: int, A: int, branching, g: torch.Generator) -> torch.
     """P[s, a, :] ~ Dirichlet(1) on all S states, or on ``branching`` distinct random states."""
     if branching is None:
         return sample_dirichlet((S, A, S), 1.0, g)
-    k = _count(branching, "branching")
+    k = check_positive_int(branching, "branching")
     if k > S:
         raise HarlMiniError(f"branching: must be at most num_states = {S}, got {k}")
     support = torch.rand((S, A, S), generator=g, dtype=DTYPE).argsort(-1)[..., :k]
@@ -99,8 +94,8 @@ def random_mdp(
     returns           —          FiniteMDP with P [S, A, S], R [S, A]
     ================  =========  ==============================================
     """
-    S = _count(num_states, "num_states")
-    A = _count(num_actions, "num_actions")
+    S = check_positive_int(num_states, "num_states")
+    A = check_positive_int(num_actions, "num_actions")
     gamma = check_gamma(gamma)
     low, high = _reward_range(reward_range)
     g = torch.Generator().manual_seed(_check_seed(seed))
@@ -130,10 +125,10 @@ def random_game(
     returns             —                MarkovGame, P [S, n_1..n_N, S]
     ==================  ===============  =========================================
     """
-    S = _count(num_states, "num_states")
+    S = check_positive_int(num_states, "num_states")
     if isinstance(action_counts, (str, bytes)) or not isinstance(action_counts, Sequence) or len(action_counts) == 0:
         raise HarlMiniError(f"action_counts: expected a non-empty sequence of positive integers, got {action_counts!r}")
-    counts = tuple(_count(n, f"action_counts[{i}]") for i, n in enumerate(action_counts))
+    counts = tuple(check_positive_int(n, f"action_counts[{i}]") for i, n in enumerate(action_counts))
     gamma = check_gamma(gamma)
     low, high = _reward_range(reward_range)
     g = torch.Generator().manual_seed(_check_seed(seed))

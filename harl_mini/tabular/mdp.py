@@ -43,6 +43,7 @@ from harl_mini.errors import (
     HarlMiniError,
     as_float64,
     check_distribution,
+    check_positive_int,
     check_shape,
 )
 
@@ -575,11 +576,6 @@ class ValueIterationResult:
     history: torch.Tensor | None = None
 
 
-def _check_positive_int(x, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or int(x) < 1:
-        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
-    return int(x)
-
 
 def value_iteration(
     mdp: FiniteMDP,
@@ -609,7 +605,7 @@ def value_iteration(
     mdp = _mdp(mdp)
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (tol >= 0 and math.isfinite(tol)):
         raise HarlMiniError(f"tol: expected a finite number >= 0, got {tol!r}")
-    max_iter = _check_positive_int(max_iter, "max_iter")
+    max_iter = check_positive_int(max_iter, "max_iter")
     S = mdp.num_states
     V = torch.zeros(S, dtype=DTYPE) if V0 is None else _vector(V0, S, "V0")
     history = [V] if record else None
@@ -698,7 +694,7 @@ def policy_iteration(mdp: FiniteMDP, pi0=None, max_iter: int = 1000) -> PolicyIt
     ==============  =======  ==================================================
     """
     mdp = _mdp(mdp)
-    max_iter = _check_positive_int(max_iter, "max_iter")
+    max_iter = check_positive_int(max_iter, "max_iter")
     if pi0 is None:
         pi = uniform_policy(mdp)
     else:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from harl_mini.errors import HarlMiniError
+from harl_mini.errors import HarlMiniError, check_positive_int
 from harl_mini.tabular.mdp import DTYPE, FiniteMDP, _check_seed, _mdp, check_policy
 
 __all__ = ["default_horizon", "sample_returns", "Trajectories", "sample_trajectories"]
@@ -49,11 +49,6 @@ def default_horizon(mdp: FiniteMDP, eps: float = 1e-6) -> int:
     return H
 
 
-def _positive_int(x, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or int(x) < 1:
-        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
-    return int(x)
-
 
 def _cdf(p: torch.Tensor) -> torch.Tensor:
     """Cumulative sums normalised so that the last entry is exactly 1.0."""
@@ -75,7 +70,7 @@ class _Stepper:
         self.mdp = _mdp(mdp)
         S = self.mdp.num_states
         pi = check_policy(pi, S, self.mdp.num_actions).detach()
-        self.n = _positive_int(num_episodes, "num_episodes")
+        self.n = check_positive_int(num_episodes, "num_episodes")
         self.g = torch.Generator().manual_seed(_check_seed(seed))
         self.cdf_pi = _cdf(pi.clamp_min(0.0))
         self.cdf_P = _cdf(self.mdp.P.detach().clamp_min(0.0))
@@ -124,7 +119,7 @@ def sample_returns(
     ===================  =======  ===============================================
     """
     st = _Stepper(mdp, pi, num_episodes, seed, start_state)
-    H = default_horizon(st.mdp) if horizon is None else _positive_int(horizon, "horizon")
+    H = default_horizon(st.mdp) if horizon is None else check_positive_int(horizon, "horizon")
     s = st.s0
     G = torch.zeros(st.n, dtype=DTYPE)
     discount = 1.0
@@ -182,7 +177,7 @@ def sample_trajectories(
     ===================  =======  ===============================================
     """
     st = _Stepper(mdp, pi, num_episodes, seed, start_state)
-    H = _positive_int(horizon, "horizon")
+    H = check_positive_int(horizon, "horizon")
     states, actions, rewards = [st.s0], [], []
     s = st.s0
     for _ in range(H):

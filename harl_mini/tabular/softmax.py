@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
-from harl_mini.errors import HarlMiniError, as_float64, check_choice, check_shape
+from harl_mini.errors import HarlMiniError, as_float64, check_choice, check_positive_int, check_shape
 from harl_mini.tabular import mdp as _m
 from harl_mini.tabular.mdp import (
     DTYPE,
@@ -406,7 +406,7 @@ class OptimisationHistory:
 
 
 def _run(mdp: FiniteMDP, T, step) -> OptimisationHistory:
-    T = _m._check_positive_int(T, "T")
+    T = check_positive_int(T, "T")
     theta = torch.zeros((mdp.num_states, mdp.num_actions), dtype=DTYPE)
     pis, Vs = [], []
     for t in range(T + 1):

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from harl_mini.errors import HarlMiniError
+from harl_mini.errors import HarlMiniError, check_positive_int
 from harl_mini.losses import ppo_clip_objective
 from harl_mini.tabular import mdp as _m
 from harl_mini.tabular.divergence import kl_max, mean_kl, tv_max
@@ -234,7 +234,7 @@ def exact_trpo_step(mdp: FiniteMDP, theta, delta, cg_iters=None, backtrack_coeff
     S, A = mdp.num_states, mdp.num_actions
     if cg_iters is None:
         cg_iters = S * A
-    cg_iters = _m._check_positive_int(cg_iters, "cg_iters")
+    cg_iters = check_positive_int(cg_iters, "cg_iters")
     max_backtracks = _nonneg_int(max_backtracks, "max_backtracks")
     if isinstance(delta, bool) or not isinstance(delta, numbers.Real) or not math.isfinite(delta):
         raise HarlMiniError(f"delta: expected a finite positive number, got {delta!r}")

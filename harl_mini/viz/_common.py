@@ -78,11 +78,6 @@ def f64(x, name: str) -> torch.Tensor:
     return as_float64(x, name)
 
 
-def positive_int(x, name: str) -> int:
-    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or int(x) < 1:
-        raise HarlMiniError(f"{name}: expected a positive integer, got {x!r}")
-    return int(x)
-
 
 def real(x, name: str, low: float | None = None, high: float | None = None) -> float:
     """A finite number in [low, high] (either bound may be None)."""

@@ -24,11 +24,10 @@ import numbers
 import numpy as np
 import torch
 
-from harl_mini.errors import HarlMiniError
+from harl_mini.errors import HarlMiniError, check_positive_int
 from harl_mini.viz._common import (
     f64 as _f64,
     new_axes as _new_axes,
-    positive_int as _positive_int,
     show_widget_figure as _show_widget_figure,
 )
 
@@ -94,7 +93,7 @@ def bandit_paths(rewards, eta: float, steps: int = 30, start=None) -> dict[str, 
 
     r, p0 = _bandit_inputs(rewards, start)
     eta = _positive(eta, "eta")
-    steps = _positive_int(steps, "steps")
+    steps = check_positive_int(steps, "steps")
     mdp = tabular.FiniteMDP(torch.ones((1, 3, 1), dtype=torch.float64), r.unsqueeze(0), 0.0)
     out = {}
     for name in ("pg", "npg"):
@@ -206,7 +205,7 @@ def simplex_explorer(rewards=(1.0, 0.7, 0.0), eta: float = 0.5, steps: int = 30,
     import matplotlib.pyplot as plt
 
     eta = _positive(eta, "eta")
-    steps = _positive_int(steps, "steps")
+    steps = check_positive_int(steps, "steps")
     bandit_paths(rewards, eta, 1, start)  # validate now, not on the first slider move
 
     def draw(eta=eta, steps=steps):
@@ -284,7 +283,7 @@ def plot_npg_bound(gap, eta: float, gamma: float, num_actions: int, ax=None, lab
     eta = _positive(eta, "eta")
     if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0.0 <= float(gamma) < 1.0:
         raise HarlMiniError(f"gamma: must satisfy 0 <= gamma < 1, got {gamma!r}")
-    num_actions = _positive_int(num_actions, "num_actions")
+    num_actions = check_positive_int(num_actions, "num_actions")
     T = np.arange(1, g.numel())
     bound = math.log(num_actions) / (eta * T) + 1.0 / ((1.0 - float(gamma)) ** 2 * T)
     ax = _new_axes(ax, (6.0, 3.8))

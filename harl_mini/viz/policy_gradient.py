@@ -28,11 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from harl_mini.errors import HarlMiniError
+from harl_mini.errors import HarlMiniError, check_positive_int
 from harl_mini.viz._common import (
     f64 as _f64,
     new_axes as _new_axes,
-    positive_int as _positive_int,
     show_widget_figure as _show_widget_figure,
 )
 
@@ -282,8 +281,8 @@ def gae_statistics(mdp, pi, V, lams=None, num_envs: int = 4000, num_steps: int |
         raise HarlMiniError("lams: expected at least one value of λ")
     for lam in lam_grid:
         _unit(float(lam), "lams")
-    num_envs = _positive_int(num_envs, "num_envs")
-    T = tabular.default_horizon(mdp) if num_steps is None else _positive_int(num_steps, "num_steps")
+    num_envs = check_positive_int(num_envs, "num_envs")
+    T = tabular.default_horizon(mdp) if num_steps is None else check_positive_int(num_steps, "num_steps")
     env = make_env("tabular", num_envs=num_envs, seed=int(seed), mdp=mdp, dtype=torch.float64)
     batch = collect(env, _TablePolicy(pi), lambda obs: obs @ V, T)
     s0 = batch.obs[0].argmax(-1)
