@@ -89,26 +89,27 @@ def train_throughput(variant: str, game: str, num_envs: int, iterations: int, nu
     return steps / (time.perf_counter() - t0)
 
 
-#: environment -> (config folder under configs/, algorithms benchmarked by default)
-SCALE_CASES: dict[str, tuple[str, list[str]]] = {
-    "mpe:simple_spread": ("mpe/simple_spread", ["happo", "hatrpo", "mappo"]),
-    "vmas:transport": ("vmas/transport", ["happo", "mappo"]),
-    "vmas:balance": ("vmas/balance", ["happo", "mappo"]),
-    "mamujoco:HalfCheetah-2x3": ("mamujoco/halfcheetah_2x3", ["happo", "hatrpo", "mappo"]),
+#: environment -> the algorithms benchmarked by default (each with its shipped config,
+#: :func:`harl_mini.marl.trainer.named_config`)
+SCALE_CASES: dict[str, list[str]] = {
+    "mpe:simple_spread": ["happo", "hatrpo", "mappo"],
+    "vmas:transport": ["happo", "mappo"],
+    "vmas:balance": ["happo", "mappo"],
+    "mamujoco:HalfCheetah-2x3": ["happo", "hatrpo", "mappo"],
 }
 
 
 def _scale_config(env: str, algo: str) -> dict:
     """The named config of (env, algo): ``{"num_envs", "env_kwargs", "hparams"}``."""
-    from pathlib import Path
-
     from harl_mini.errors import HarlMiniError
-    from harl_mini.marl.trainer import load_config
+    from harl_mini.marl.trainer import load_config, named_config
 
     if env not in SCALE_CASES:
         raise HarlMiniError(f"no benchmark config for {env!r}; available: {', '.join(SCALE_CASES)}")
-    root = Path(__file__).resolve().parents[2] / "configs"
-    cfg = load_config(root / SCALE_CASES[env][0] / f"{algo}.yaml")
+    path = named_config(algo, env)
+    if path is None:
+        raise HarlMiniError(f"no config file for {algo} on {env} under configs/")
+    cfg = load_config(path)
     return {"num_envs": int(cfg.get("num_envs", 256)), "env_kwargs": dict(cfg.get("env_kwargs", {})),
             "hparams": dict(cfg.get("hparams", {}))}
 
@@ -177,7 +178,7 @@ def scale_main(envs: list[str], algos: list[str] | None, devices: list[str], ite
     for env in envs:
         for device in devices:
             env_rate = None
-            for algo in (algos or SCALE_CASES[env][1]):
+            for algo in (algos or SCALE_CASES[env]):
                 cfg = _scale_config(env, algo)
                 hp = cfg["hparams"]
                 n = cfg["num_envs"]
