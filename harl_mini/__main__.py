@@ -35,7 +35,7 @@ def _train(argv: list[str]) -> int:
         return trainer.main(argv)
     from harl_mini.algos import run
 
-    return run.main(argv)
+    return run.main(argv, multi_agent_algos=trainer.ALGORITHMS)
 
 
 #: Subcommands with their own argument parsers: everything after the name goes to them.

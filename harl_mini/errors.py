@@ -18,6 +18,7 @@ import torch
 
 __all__ = [
     "HarlMiniError",
+    "MultiAgentEnvError",
     "as_float64",
     "check_shape",
     "check_finite",
@@ -31,6 +32,11 @@ DTYPE = torch.float64
 
 class HarlMiniError(ValueError):
     """Bad input to a harl_mini function; the message names the argument and the fault."""
+
+
+class MultiAgentEnvError(HarlMiniError):
+    """A single-agent algorithm was given a multi-agent environment (the command line adds
+    the names of the multi-agent algorithms to the message)."""
 
 
 def as_float64(x, name: str) -> torch.Tensor:

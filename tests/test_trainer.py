@@ -361,3 +361,109 @@ def test_a_run_without_config_names_the_shipped_one(tmp_path, capsys):
     config = named_config("happo", "mpe:simple_spread")
     assert main([*common, "--config", str(config), "--out", str(tmp_path / "b")]) == 0
     assert "note: no --config given" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------
+# The last bad inputs and signals (issue: single-agent algorithm on a multi-agent env, a
+# file that is not a checkpoint, a budget below one iteration, SIGTERM, custom MDP)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("algo,env", [("ppo", "mpe:simple_spread"), ("trpo", "game:xor"),
+                                      ("reinforce", "game:climbing")])
+def test_single_agent_algorithm_on_a_multi_agent_env_is_one_line(algo, env, tmp_path, capsys):
+    assert main(["train", "--no-progress", "--algo", algo, "--env", env, "--steps", "100",
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error:")
+    assert "single-agent" in err and all(name in err for name in ("ippo", "mappo", "happo", "hatrpo"))
+
+
+def test_resume_from_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    path = tmp_path / "README.md"
+    path.write_text("# not a checkpoint\n")
+    assert _train("--resume", path) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "is not a harl_mini checkpoint" in err
+    assert "weights_only=False" not in err and "weights_only` set to `False" not in err
+
+
+def test_a_budget_below_one_iteration_says_it_is_rounded_and_prints_no_nan(tmp_path, capsys):
+    # climbing with 5-step episodes and 1-step rollouts: no episode ends in the one iteration
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("algo: happo\nenv: game:climbing\nenv_kwargs: {episode_length: 5}\nnum_envs: 16\n"
+                   "hparams: {num_steps: 1}\n")
+    assert _train("--config", cfg, "--steps", 3, "--out", tmp_path / "r") == 0
+    out = capsys.readouterr().out
+    assert "1 iteration (16 steps)" in out and "rounded up to whole iterations of 16 steps" in out
+    assert "recent return –" in out and "nan" not in out
+
+
+def _wait_for_rows(path, n: int, proc, timeout: float = 60.0) -> None:
+    import time
+
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended early: {proc.stderr.read()}")
+        if path.exists() and len(path.read_text().splitlines()) > n:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the run wrote no rows in time")
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_checkpoints_at_the_interrupt_and_resume_is_identical(sig, tmp_path):
+    """SIGTERM and SIGINT stop after the iteration in progress, write a checkpoint *there* and an
+    'interrupted' manifest; resuming from it gives the rows of an uninterrupted run."""
+    import signal
+    import subprocess
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("algo: happo\nenv: game:xor\nnum_envs: 64\nhparams: {num_steps: 1, eval_interval: 5}\n")
+    budget = 64 * 100_000  # far more than the run gets before the signal
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "harl_mini", "train", "--no-progress", "--no-tensorboard",
+                             "--config", str(cfg), "--steps", str(budget), "--checkpoint-every", "1000",
+                             "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    try:
+        _wait_for_rows(run / "metrics.csv", 3, proc)
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert f"{sig}: stopping after this iteration" in err
+    manifest = json.loads((run / "manifest.json").read_text())
+    rows = _rows(run)
+    k = len(rows)
+    assert manifest["status"] == "interrupted" and manifest["steps"] == 64 * k >= 3 * 64
+    assert manifest["checkpoint"].endswith(f"ckpt_{k}.pt") and (run / "checkpoints" / f"ckpt_{k}.pt").is_file()
+    # continue to k + 2 iterations, and compare with a run that was never interrupted
+    assert _train("--resume", run, "--steps", 64 * (k + 2)) == 0
+    ref = tmp_path / "ref"
+    assert _train("--config", cfg, "--steps", 64 * (k + 2), "--checkpoint-every", 1000, "--out", ref) == 0
+    assert _rows(run) == _rows(ref) and len(_rows(ref)) == k + 2
+    _assert_same_state(_state(run), _state(ref))
+
+
+def test_a_custom_mdp_without_time_limit_warns_once():
+    import warnings
+
+    import harl_mini.tabular as T
+    from harl_mini.algos import ppo
+    from harl_mini.envs import make_env
+
+    env = make_env("tabular", 4, mdp=T.chain_mdp())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ppo.train(env, 64, progress=False, num_steps=16)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(messages) == 1 and "no time_limit" in messages[0] and "time_limit=H" in messages[0]
+    # with a time limit there is nothing to warn about
+    env = make_env("tabular", 4, mdp=T.chain_mdp(), time_limit=5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ppo.train(env, 64, progress=False, num_steps=16)
+    assert not [w for w in caught if "time_limit" in str(w.message)]

@@ -22,6 +22,7 @@ import dataclasses
 import math
 import numbers
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import Any
 import torch
 
 from harl_mini.envs import VecEnv, make_env
-from harl_mini.errors import HarlMiniError
+from harl_mini.errors import HarlMiniError, MultiAgentEnvError
 from harl_mini.nets import CategoricalPolicy, GaussianPolicy, Policy
 
 __all__ = ["resolve_config", "setup", "make_policy", "History", "Tracker", "evaluate", "explained_variance",
@@ -84,11 +85,21 @@ def setup(env, steps: int, seed: int, device, num_envs: int) -> VecEnv:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise HarlMiniError(f"seed: expected an integer, got {seed!r}")
     torch.manual_seed(int(seed))
-    if isinstance(env, str):
-        return make_env(env, num_envs=int(num_envs), seed=int(seed), device=device)
+    name = env if isinstance(env, str) else None
+    if name is not None:
+        env = make_env(name, num_envs=int(num_envs), seed=int(seed), device=device)
     if not isinstance(env, VecEnv):
+        if hasattr(env, "num_agents"):
+            what = repr(name) if name is not None else f"this {type(env).__name__}"
+            raise MultiAgentEnvError(f"{what} is a multi-agent environment, and reinforce, trpo and ppo are "
+                                     "single-agent algorithms")
         raise HarlMiniError(f"env: expected an environment name or a harl_mini VecEnv, got {type(env).__name__}")
-    env.reset(int(seed))
+    if name is None:
+        env.reset(int(seed))
+    if getattr(env, "time_limit", 0) is None and hasattr(env, "mdp"):
+        warnings.warn(f"{env.name}: a finite MDP has no terminal states and this env has no time_limit, so no "
+                      "episode ever ends and episode_return stays undefined (nan); pass time_limit=H to truncate "
+                      "every episode after H steps", UserWarning, stacklevel=3)
     return env
 
 

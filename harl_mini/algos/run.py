@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from harl_mini.errors import HarlMiniError
+from harl_mini.errors import HarlMiniError, MultiAgentEnvError
 
 __all__ = ["TARGETS", "main", "run", "summarize", "default_out", "parse_set"]
 
@@ -117,7 +117,9 @@ def summarize(folder) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def main(argv=None, multi_agent_algos=()) -> int:
+    """The command line; ``multi_agent_algos`` (given by ``python -m harl_mini train``) are
+    named when a multi-agent environment is asked for."""
     parser = argparse.ArgumentParser(prog="python -m harl_mini.algos.run", description=__doc__.splitlines()[0])
     parser.add_argument("--algo", help="reinforce, trpo or ppo")
     parser.add_argument("--env", help="environment name, e.g. gym:CartPole-v1")
@@ -152,6 +154,12 @@ def main(argv=None) -> int:
         manifest = run(args.algo, args.env, args.steps, args.seed, out, args.device, args.eval_episodes,
                        preset=not args.no_preset, overrides=parse_set(args.set), progress=not args.no_progress,
                        target=args.target)
+    except MultiAgentEnvError as exc:
+        names = ", ".join(multi_agent_algos) or "those of harl_mini.marl"
+        print(f"error: {exc}; train it with a multi-agent algorithm ({names}), e.g. "
+              f"python -m harl_mini train --algo happo --env {args.env}",
+              file=sys.stderr)
+        return 2
     except HarlMiniError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -93,12 +93,20 @@ and, with ``anneal_lr``, the step budget is unchanged; the start-up line and the
 bad ``--set`` or config file, steps ≤ 0), one ``error:`` line; 3 training stopped (the
 runner's NaN guard or an env error): ``error: NaN guard: … at iteration k; last good
 checkpoint: …`` — the rows so far stay, no checkpoint is written after the failure;
-130 interrupted (Ctrl-C).
+130 interrupted: Ctrl-C (SIGINT) or SIGTERM stops the run after the iteration in progress,
+writes a checkpoint there and a manifest with status ``interrupted`` (``--resume`` then
+continues bit-identically); a second signal during that iteration aborts at once, keeping the
+last periodic checkpoint.
+
+**Budgets** are whole iterations: ``--steps`` is rounded down to a multiple of the
+iteration's ``num_envs × num_steps`` steps, and up to one iteration if it is smaller; the
+start-up line says so when it rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import json
@@ -106,7 +114,9 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -248,8 +258,11 @@ def load_checkpoint(path) -> dict:
     path = find_checkpoint(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: say which and why
-        raise HarlMiniError(f"--resume: cannot read the checkpoint {str(path)!r} ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: say which, not torch's advice
+        # torch's own message suggests weights_only=False, which would execute code from the
+        # file: never pass that on.
+        raise HarlMiniError(f"--resume: {str(path)!r} is not a harl_mini checkpoint, or it is damaged "
+                            f"(torch.load with weights_only=True failed: {type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise HarlMiniError(f"--resume: {str(path)!r} is not a checkpoint of this trainer ({CHECKPOINT_FORMAT})")
     return ckpt
@@ -503,17 +516,21 @@ class Trainer:
             bar = tqdm(total=self.iterations * self.batch_size, initial=tracker.steps, unit="step", unit_scale=True,
                        dynamic_ncols=True, desc=f"{self.algo} {self.env_name}")
         try:
-            for it in range(start, self.iterations):
-                row = self._iteration(it, start)
-                if self._csv is not None:
-                    self._csv.append()
-                if self._tb is not None:
-                    self._tb.append(row)
-                if bar is not None:
-                    bar.update(self.batch_size)
-                    bar.set_postfix(self._postfix(row), refresh=False)
-                if self.out is not None and self.checkpoint_every and runner.iteration % self.checkpoint_every == 0:
-                    self.save_checkpoint()
+            with _deferred_interrupts() as stop:
+                for it in range(start, self.iterations):
+                    row = self._iteration(it, start)
+                    if self._csv is not None:
+                        self._csv.append()
+                    if self._tb is not None:
+                        self._tb.append(row)
+                    if bar is not None:
+                        bar.update(self.batch_size)
+                        bar.set_postfix(self._postfix(row), refresh=False)
+                    periodic = self.checkpoint_every and runner.iteration % self.checkpoint_every == 0
+                    if self.out is not None and (periodic or stop.requested):
+                        self.save_checkpoint()
+                    if stop.requested:
+                        raise KeyboardInterrupt(stop.requested)
         except HarlMiniError as exc:
             self._stop("failed", exc)
             raise
@@ -555,7 +572,7 @@ class Trainer:
         return self.tracker.record(it, buf, **metrics)
 
     def _postfix(self, row: dict) -> dict:
-        out = {"ret": f"{row['episode_return']:.3g}"}
+        out = {"ret": _fmt(row["episode_return"], ".3g")}
         if "j_exact" in row:
             out["J"] = f"{row['j_exact']:.3f}"
         if self.last_eval is not None:
@@ -654,6 +671,41 @@ class Trainer:
             f.write("\n")
         os.replace(tmp, path)
         return path
+
+
+def _fmt(x, spec: str) -> str:
+    """``format(x, spec)``, or "–" for a missing or undefined value (no episode ended yet)."""
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+class _StopRequest:
+    requested: str | None = None
+
+
+@contextlib.contextmanager
+def _deferred_interrupts():
+    """While training, SIGINT and SIGTERM only *request* a stop; the loop checkpoints after the
+    iteration in progress and then raises KeyboardInterrupt. A second signal raises at once.
+    Outside the main thread (where handlers cannot be installed) signals behave as usual."""
+    stop = _StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        name = signal.Signals(signum).name
+        if stop.requested:
+            raise KeyboardInterrupt(name)
+        stop.requested = name
+        print(f"\n{name}: stopping after this iteration and writing a checkpoint (send it again to stop now)",
+              file=sys.stderr, flush=True)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 # ---------------------------------------------------------------------------------------
@@ -800,7 +852,7 @@ def main(argv: list[str] | None = None) -> int:
     m = trainer.manifest()
     ev = m["final_eval"]
     print(f"{trainer.algo} on {trainer.env_name}, seed {trainer.seed}: {m['steps']:,} steps in {m['wall_time']:.1f} s "
-          f"({m['steps_per_s'] or 0:,.0f} steps/s this session), recent return {m['final_episode_return']:.4g}"
+          f"({m['steps_per_s'] or 0:,.0f} steps/s this session), recent return {_fmt(m['final_episode_return'], '.4g')}"
           + ("" if ev is None else f", deterministic eval {ev['mean']:.4g} ± {ev['std']:.3g}")
           + f"; wrote {trainer.out}")
     return 0
@@ -808,10 +860,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_start(trainer: Trainer) -> None:
     r, cfg = trainer.runner, trainer.runner.cfg
+    n = trainer.iterations
     print(f"{trainer.algo} on {trainer.env_name}: {cfg.num_envs} envs × {cfg.num_steps} steps = "
-          f"{trainer.batch_size:,} steps per iteration, {trainer.iterations:,} iterations "
-          f"({trainer.iterations * trainer.batch_size:,} steps), device {r.device}, {torch.get_num_threads()} "
+          f"{trainer.batch_size:,} steps per iteration, {n:,} iteration{'s' if n != 1 else ''} "
+          f"({n * trainer.batch_size:,} steps), device {r.device}, {torch.get_num_threads()} "
           f"thread(s); writing {trainer.out}")
+    if n * trainer.batch_size != trainer.steps_budget:
+        print(f"note: the budget of {trainer.steps_budget:,} steps is rounded {'up' if n * trainer.batch_size > trainer.steps_budget else 'down'} "
+              f"to whole iterations of {trainer.batch_size:,} steps: {n * trainer.batch_size:,} steps")
     if trainer.resumes:
         last = trainer.resumes[-1]
         print(f"resumed from {last['checkpoint']} at iteration {last['iteration']} ({last['steps']:,} steps); "
