@@ -23,7 +23,15 @@ Name                   agents    obs dims (``agent_obsk``   act dims    ``state_
 ``Hopper-3x1``         3         8, 9, 8                    1 × 3       11
 ``Humanoid-9|8``       2         242, 170                   9, 8        348
 ``Swimmer-2x1``        2         6, 6                       1, 1        8
+``Walker2d-6x1`` *     6         one per joint              1 × 6       17
+``Ant-8x1`` *          8         one per joint              1 × 8       105
+``Humanoid-17x1`` *    17        one per joint              1 × 17      348
 =====================  ========  =========================  ==========  ================
+
+\* one actuator per agent, as the HATRPO/HAPPO papers partition these robots; Gymnasium-Robotics
+names no such partition, so the adapter builds it with the library's custom agent factorization
+(:data:`ONE_ACTUATOR_PER_AGENT`): the joints of ``Walker2d-2x3``, ``Ant-4x2`` and
+``Humanoid-9|8``, one per agent, ordered by actuator index (agent i drives actuator i).
 
 :func:`available_scenarios` lists every partition Gymnasium-Robotics 1.4 defines (also
 ``HalfCheetah-6x1``, ``Ant-2x4d``, ``HumanoidStandup-9|8``, ``Reacher-2x1``,
@@ -131,8 +139,10 @@ issue #7). Specifically:
 * HARL builds every agent's action space from agent 0's slice (fine for even splits);
   here each agent has its own size and per-actuator bounds;
 * HARL marks a done at ``episode_limit`` as ``bad_transition``; here it is ``truncated``;
-* partitions: Gymnasium-Robotics has no ``Walker2d-6x1`` or ``Humanoid-17x1`` (HARL tuned
-  configs exist for both).
+* partitions: Gymnasium-Robotics has no ``Walker2d-6x1``, ``Ant-8x1`` or ``Humanoid-17x1``; the
+  adapter builds them (one actuator per agent, see above). HARL's agent order for them follows
+  the original multiagent_mujoco partition lists, which may order the joints differently; with
+  ``obs="global"`` the order only permutes the agent ids.
 """
 
 from __future__ import annotations
@@ -151,14 +161,15 @@ from harl_mini.errors import HarlMiniError, check_choice
 
 __all__ = ["MaMuJoCoVecEnv", "make", "available_scenarios"]
 
-#: scenario -> agent_confs that gymnasium-robotics 1.4 defines (``<n>x<k>``: any sizes)
+#: scenario -> agent_confs that gymnasium-robotics 1.4 defines (``<n>x<k>``: any sizes), plus
+#: the one-actuator-per-agent partitions of :data:`ONE_ACTUATOR_PER_AGENT`
 SCENARIOS: dict[str, tuple[str, ...]] = {
     "HalfCheetah": ("2x3", "6x1"),
-    "Ant": ("2x4", "2x4d", "4x2"),
-    "Walker2d": ("2x3",),
+    "Ant": ("2x4", "2x4d", "4x2", "8x1"),
+    "Walker2d": ("2x3", "6x1"),
     "Hopper": ("3x1",),
-    "Humanoid": ("9|8",),
-    "HumanoidStandup": ("9|8",),
+    "Humanoid": ("9|8", "17x1"),
+    "HumanoidStandup": ("9|8", "17x1"),
     "Swimmer": ("2x1",),
     "Reacher": ("2x1",),
     "Pusher": ("3p",),
@@ -167,6 +178,30 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
 }
 
 _OBS_MODES = ("local", "global")
+
+#: (scenario, agent_conf) -> the library partition it splits. Gymnasium-Robotics 1.4 has no
+#: ``Walker2d-6x1``, ``Ant-8x1`` or ``Humanoid-17x1`` ("UNKNOWN partitioning config"), which
+#: the HATRPO/HAPPO papers use (one actuator per agent, as the original multiagent_mujoco
+#: partitions them). They are built with the library's custom agent factorization: the
+#: joints (nodes) of the named partition, one per agent, ordered by actuator index, with the
+#: library's own joint graph (edges, for ``agent_obsk``) and global nodes.
+ONE_ACTUATOR_PER_AGENT: dict[tuple[str, str], str] = {
+    ("Walker2d", "6x1"): "2x3",
+    ("Ant", "8x1"): "4x2",
+    ("Humanoid", "17x1"): "9|8",
+    ("HumanoidStandup", "17x1"): "9|8",
+}
+
+
+def one_actuator_factorization(scenario: str, agent_conf: str) -> dict:
+    """The ``agent_factorization`` of a :data:`ONE_ACTUATOR_PER_AGENT` partition: every node
+    (joint) of the library's partition ``ONE_ACTUATOR_PER_AGENT[(scenario, agent_conf)]`` becomes
+    its own agent, agents ordered by the actuator they drive."""
+    from gymnasium_robotics.envs.multiagent_mujoco.obsk import get_parts_and_edges
+
+    parts, edges, global_nodes = get_parts_and_edges(scenario, ONE_ACTUATOR_PER_AGENT[(scenario, agent_conf)])
+    nodes = sorted((node for part in parts for node in part), key=lambda n: int(np.atleast_1d(n.act_ids)[0]))
+    return {"partition": [(node,) for node in nodes], "edges": edges, "globals": global_nodes}
 
 #: MjData fields read before a step (or cheap to keep): derived quantities that mj_step
 #: leaves one substep behind qpos, so they are saved rather than recomputed.
@@ -266,10 +301,17 @@ class MaMuJoCoVecEnv(MultiAgentVecEnv):
         self._env_kwargs = dict(env_kwargs)
 
         self.envs = []
+        library_conf = agent_conf
+        if (scenario, agent_conf) in ONE_ACTUATOR_PER_AGENT:
+            if "agent_factorization" in env_kwargs:
+                raise HarlMiniError(f"{self.name}: this partition is built from its own agent_factorization; "
+                                    "pass agent_factorization= with a library partition instead")
+            library_conf = ONE_ACTUATOR_PER_AGENT[(scenario, agent_conf)]
+            env_kwargs = {**env_kwargs, "agent_factorization": one_actuator_factorization(scenario, agent_conf)}
         try:
             with _quiet_mujoco_compiler(mujoco):
                 for _ in range(self.num_envs):
-                    self.envs.append(mamujoco_v1.parallel_env(scenario, agent_conf, agent_obsk=agent_obsk,
+                    self.envs.append(mamujoco_v1.parallel_env(scenario, library_conf, agent_obsk=agent_obsk,
                                                               **env_kwargs))
         except NotImplementedError:
             raise _unknown(scenario, agent_conf) from None
