@@ -48,14 +48,14 @@ def default_out(algo: str, env: str, seed: int) -> Path:
     return Path("results") / "single_agent" / f"{algo}_{_short(env)}_s{seed}"
 
 
-def parse_set(items: list[str]) -> dict:
+def parse_set(items: list[str], flag: str = "--set") -> dict:
     """``["lr=3e-4", "hidden=(32,32)"]`` -> ``{"lr": 3e-4, "hidden": (32, 32)}`` (Python literals,
     else the raw string); shared by the single- and multi-agent command lines."""
     out = {}
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
-            raise HarlMiniError(f"--set: expected name=value, got {item!r}")
+            raise HarlMiniError(f"{flag}: expected name=value, got {item!r}")
         try:
             value = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError):

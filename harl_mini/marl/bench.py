@@ -95,7 +95,10 @@ SCALE_CASES: dict[str, list[str]] = {
     "mpe:simple_spread": ["happo", "hatrpo", "mappo"],
     "vmas:transport": ["happo", "mappo"],
     "vmas:balance": ["happo", "mappo"],
-    "mamujoco:HalfCheetah-2x3": ["happo", "hatrpo", "mappo"],
+    "mamujoco:HalfCheetah-2x3": ["happo", "hatrpo", "mappo", "mappo_separate"],
+    "mamujoco:HalfCheetah-6x1": ["happo", "hatrpo", "mappo", "mappo_separate"],
+    "mamujoco:Humanoid-9|8": ["happo", "mappo_separate"],  # 9 and 8 actions: no shared actor
+    "mamujoco:Humanoid-17x1": ["happo", "mappo", "mappo_separate"],
 }
 
 
@@ -110,8 +113,9 @@ def _scale_config(env: str, algo: str) -> dict:
     if path is None:
         raise HarlMiniError(f"no config file for {algo} on {env} under configs/")
     cfg = load_config(path)
-    return {"num_envs": int(cfg.get("num_envs", 256)), "env_kwargs": dict(cfg.get("env_kwargs", {})),
-            "hparams": dict(cfg.get("hparams", {}))}
+    # a variant such as mappo_separate is a config file whose own ``algo`` names the algorithm
+    return {"algo": cfg.get("algo", algo), "num_envs": int(cfg.get("num_envs", 256)),
+            "env_kwargs": dict(cfg.get("env_kwargs", {})), "hparams": dict(cfg.get("hparams", {}))}
 
 
 def scale_env_throughput(env: str, num_envs: int, steps: int, device="cpu", **env_kwargs) -> float:
@@ -171,7 +175,7 @@ def scale_main(envs: list[str], algos: list[str] | None, devices: list[str], ite
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), {cpu_model()} ×{os.cpu_count()}"
           + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"))
     print()
-    header = (f"{'environment':<26} {'algorithm':<8} {'device':<6} {'copies':>7} {'env steps/s':>12} "
+    header = (f"{'environment':<26} {'algorithm':<14} {'device':<6} {'copies':>7} {'env steps/s':>12} "
               f"{'train steps/s':>14} {'ratio':>6}")
     print(header)
     print("-" * len(header))
@@ -188,8 +192,9 @@ def scale_main(envs: list[str], algos: list[str] | None, devices: list[str], ite
                 hp["eval_interval"] = 10**9
                 if env_rate is None:
                     env_rate = scale_env_throughput(env, n, 20 if quick else 300, device, **cfg["env_kwargs"])
-                rate = scale_train_throughput(algo, env, n, 1 if quick else iterations, device, cfg["env_kwargs"], **hp)
-                print(f"{env:<26} {algo:<8} {device:<6} {n:>7,} {env_rate:>12,.0f} {rate:>14,.0f} "
+                rate = scale_train_throughput(cfg["algo"], env, n, 1 if quick else iterations, device,
+                                              cfg["env_kwargs"], **hp)
+                print(f"{env:<26} {algo:<14} {device:<6} {n:>7,} {env_rate:>12,.0f} {rate:>14,.0f} "
                       f"{rate / env_rate:>6.2f}", flush=True)
     return 0
 
