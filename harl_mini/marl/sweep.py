@@ -11,6 +11,7 @@ core by default — or on a Ray cluster (``--address``), and writes one summary 
     out: results/heterogeneity        # every run writes <out>/<run name>/
     steps: 2e6                        # budget of every run (a cell may override it)
     seeds: [0, 1, 2]                  # every cell runs once per seed
+    trainer_args: [--no-tensorboard]  # extra trainer flags for every run (start and resume)
     runs:                             # explicit cells: a config file and/or algo + env
       - config: configs/mamujoco/halfcheetah_2x3/happo.yaml
       - {config: configs/mamujoco/halfcheetah_6x1/mappo.yaml, label: mappo_shared, steps: 1e6}
@@ -58,7 +59,7 @@ from harl_mini.errors import HarlMiniError
 
 __all__ = ["Run", "load_spec", "expand", "plan", "run_sweep", "summarize", "main"]
 
-_SPEC_KEYS = {"name", "out", "steps", "seeds", "runs", "grid", "threads"}
+_SPEC_KEYS = {"name", "out", "steps", "seeds", "runs", "grid", "trainer_args"}
 _CELL_KEYS = {"config", "algo", "env", "set", "env_kwargs", "steps", "label"}
 _GRID_KEYS = {"config", "algo", "env", "set", "env_kwargs", "label"}
 
@@ -81,7 +82,8 @@ class Run:
 
     def command(self, resume: bool, threads: int = 1) -> list[str]:
         """The trainer's command line for a fresh start or a resume."""
-        base = [sys.executable, "-m", "harl_mini", "train", "--no-progress", "--threads", str(threads)]
+        base = [sys.executable, "-m", "harl_mini", "train", "--no-progress", "--threads", str(threads),
+                *self.extra.get("trainer_args", ())]
         if resume:
             return base + ["--resume", str(self.out), "--steps", str(self.steps)]
         cmd = base + ["--seed", str(self.seed), "--steps", str(self.steps), "--out", str(self.out), "--overwrite"]
@@ -132,6 +134,9 @@ def load_spec(path) -> dict:
         raise HarlMiniError(f"sweep spec {str(path)!r}: seeds: expected a non-empty list of integers, got {seeds!r}")
     if "steps" in spec:
         spec["steps"] = parse_steps(spec["steps"], "steps")
+    args = spec.setdefault("trainer_args", [])
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise HarlMiniError(f"sweep spec {str(path)!r}: trainer_args: expected a list of flags, got {args!r}")
     return spec
 
 
@@ -197,7 +202,8 @@ def expand(spec: dict) -> list[Run]:
             name = f"{_slug(label)}_{_slug(_short(env))}{suffix}_s{seed}"
             runs.append(Run(name=name, label=label, seed=int(seed), steps=steps, out=out / name,
                             config=config, algo=cell.get("algo"), env=cell.get("env"),
-                            overrides=overrides, env_kwargs=env_kwargs))
+                            overrides=overrides, env_kwargs=env_kwargs,
+                            extra={"trainer_args": tuple(spec.get("trainer_args", ()))}))
     names = [r.name for r in runs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
