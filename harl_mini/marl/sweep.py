@@ -400,3 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sweep {spec['name']}: {len(rows) - len(failed)} of {len(rows)} runs completed in "
           f"{time.perf_counter() - t0:.0f} s" + (f"; not completed: {', '.join(failed)}" if failed else ""))
     return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
