@@ -293,3 +293,205 @@ def test_qmix_and_bound_errors():
         Sh.qmix_fit(XOR, lr=-1.0)
     with pytest.raises(HarlMiniError, match="too large for the exact monotone bound"):
         Sh.monotone_fit_bound(G.permutation_game(4))
+
+
+# ---------------------------------------------------------------------------------------
+# Weak and strong homogeneity (Albrecht, Christianos & Schäfer 2024)
+# ---------------------------------------------------------------------------------------
+
+
+def _relabel_gap(payoff: torch.Tensor, seeds=range(3)) -> float:
+    """max over random product policies and all σ of |J(π∘σ) − J(π)|, by explicit sums."""
+    N, counts = payoff.dim(), tuple(payoff.shape)
+    gap = 0.0
+    for seed in seeds:
+        gen = torch.Generator().manual_seed(seed)
+        pis = [torch.rand(n, generator=gen, dtype=F64) + 0.05 for n in counts]
+        pis = [p / p.sum() for p in pis]
+
+        def J(policies):  # contract the payoff with agent 0's policy, then agent 1's, …
+            t = payoff
+            for p in policies:
+                t = torch.tensordot(p, t, dims=([0], [0]))
+            return float(t)
+
+        for sigma in itertools.permutations(range(N)):
+            gap = max(gap, abs(J([pis[sigma[i]] for i in range(N)]) - J(pis)))
+    return gap
+
+
+@pytest.mark.parametrize("name,weak,strong", [
+    ("xor", True, False), ("prop1-2", True, False), ("prop1-4", False, False), ("prop1-6", False, False),
+    ("permutation-3", True, False), ("permutation-4", True, False), ("climbing", False, False),
+    ("penalty", True, True), ("zhong-example1", True, False)])
+def test_homogeneity_of_the_named_games(name, weak, strong):
+    g = G.make_game(name)
+    assert Sh.weakly_homogeneous(g) is weak
+    assert Sh.strongly_homogeneous(g) is strong
+    # the definition J(π∘σ) = J(π), by brute force over all σ
+    assert (_relabel_gap(g.R[0], seeds=range(2)) < 1e-12) is weak
+    # strong <=> weak and J*_share = J*
+    J_share = Sh.best_shared_policy(g, restarts=2).value
+    assert strong is (weak and abs(J_share - float(g.R[0].max())) < 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_weak_homogeneity_on_random_payoffs(seed):
+    """A symmetrised random payoff is weakly homogeneous; the raw one is not."""
+    gen = torch.Generator().manual_seed(seed)
+    N, n = 2 + seed % 2, 2 + seed % 3
+    raw = torch.randn((n,) * N, generator=gen, dtype=F64)
+    sym = sum(raw.permute(*sigma) for sigma in itertools.permutations(range(N)))
+    assert not Sh.weakly_homogeneous(raw)
+    assert _relabel_gap(raw) > 1e-6
+    assert Sh.weakly_homogeneous(sym, atol=1e-12)
+    assert _relabel_gap(sym) < 1e-10
+    # invariant only under a transposition that is not adjacent: still not homogeneous
+    if N == 3:  # invariant under one transposition only: not homogeneous
+        for sigma in ((1, 0, 2), (0, 2, 1), (2, 1, 0)):
+            half = raw + raw.permute(*sigma)
+            assert not Sh.weakly_homogeneous(half, atol=1e-12)
+            assert _relabel_gap(half) > 1e-6
+
+
+def test_homogeneity_needs_equal_action_counts_and_checks_input():
+    assert not Sh.weakly_homogeneous(torch.zeros(2, 3, dtype=F64))
+    assert not Sh.strongly_homogeneous(torch.zeros(2, 3, dtype=F64))
+    assert Sh.strongly_homogeneous(torch.zeros(3, 3, dtype=F64))  # every joint action is optimal
+    with pytest.raises(HarlMiniError, match="atol: expected a finite number >= 0"):
+        Sh.weakly_homogeneous(XOR, atol=-1.0)
+    with pytest.raises(HarlMiniError, match="one-state game"):
+        Sh.weakly_homogeneous(T.random_game(2, (2, 2), seed=0))
+
+
+# ---------------------------------------------------------------------------------------
+# The best monotone fits
+# ---------------------------------------------------------------------------------------
+
+
+def _is_monotone_under_some_ordering(table: np.ndarray, atol: float = 1e-12) -> bool:
+    for perms in itertools.product(*(itertools.permutations(range(n)) for n in table.shape)):
+        t = table
+        for ax, perm in enumerate(perms):
+            t = np.take(t, perm, axis=ax)
+        if all((np.diff(t, axis=ax) >= -atol).all() for ax in range(t.ndim)):
+            return True
+    return False
+
+
+def test_monotone_fits_on_xor_are_four_tables():
+    fits = Sh.monotone_fits(XOR)
+    third = 1 / 3
+    expected = [[[third, 1.0], [third, third]], [[third, third], [1.0, third]],
+                [[0.0, 2 * third], [2 * third, 2 * third]], [[2 * third, 2 * third], [2 * third, 0.0]]]
+    assert len(fits) == 4
+    for t in expected:
+        assert any(torch.allclose(f, torch.tensor(t, dtype=F64), atol=1e-12) for f in fits)
+    for f in fits:
+        assert float(((f - XOR) ** 2).sum()) == pytest.approx(2 / 3, abs=1e-12)
+        assert _is_monotone_under_some_ordering(f.numpy())
+
+
+@pytest.mark.parametrize("seed,shape", [(0, (2, 2)), (1, (2, 3)), (2, (3, 3)), (3, (2, 2, 2))])
+def test_monotone_fits_attain_the_bound_and_are_monotone(seed, shape):
+    rng = np.random.default_rng(seed)
+    payoff = torch.tensor(rng.normal(size=shape))
+    w = torch.tensor(rng.dirichlet(np.ones(math.prod(shape))).reshape(shape))
+    bound = Sh.monotone_fit_bound(payoff, w)
+    fits = Sh.monotone_fits(payoff, w)
+    assert len(fits) >= 1
+    for f in fits:
+        assert float((w * (f - payoff) ** 2).sum()) == pytest.approx(bound, rel=1e-10, abs=1e-14)
+        assert _is_monotone_under_some_ordering(f.numpy())
+
+
+def test_monotone_fits_zero_weight_entries_are_undetermined():
+    w = torch.tensor([[0.0, 0.5], [0.25, 0.25]], dtype=F64)
+    fits = Sh.monotone_fits(XOR, w)
+    assert Sh.monotone_fit_bound(XOR, w) == pytest.approx(0.0, abs=1e-15)
+    for f in fits:
+        assert math.isnan(float(f[0, 0]))
+        torch.testing.assert_close(f[1], XOR[1], rtol=0, atol=1e-15)
+
+
+# ---------------------------------------------------------------------------------------
+# Independent Q-learning
+# ---------------------------------------------------------------------------------------
+
+
+def test_epsilon_greedy_policies():
+    g = G.climbing_game()
+    pis = Sh.epsilon_greedy_policies(g, (0, 2), 0.3)
+    torch.testing.assert_close(pis[0], torch.tensor([[0.8, 0.1, 0.1]], dtype=F64), rtol=0, atol=1e-15)
+    torch.testing.assert_close(pis[1], torch.tensor([[0.1, 0.1, 0.8]], dtype=F64), rtol=0, atol=1e-15)
+    with pytest.raises(HarlMiniError, match="eps_greedy: expected a number in"):
+        Sh.epsilon_greedy_policies(g, (0, 2), 1.5)
+    with pytest.raises(HarlMiniError, match="joint_action: expected one action per agent"):
+        Sh.epsilon_greedy_policies(g, (0,), 0.1)
+    with pytest.raises(HarlMiniError, match=r"joint_action\[1\]: expected an action in 0..2"):
+        Sh.epsilon_greedy_policies(g, (0, 3), 0.1)
+
+
+def _rest_points_by_hand(payoff: np.ndarray, eps: float) -> list[tuple[int, int]]:
+    """Two agents: a is a rest point iff a^i maximises the expected reward against the partner's ε-greedy policy."""
+    n0, n1 = payoff.shape
+    out = []
+    for a in itertools.product(range(n0), range(n1)):
+        p1 = np.full(n1, eps / n1)
+        p1[a[1]] += 1 - eps
+        p0 = np.full(n0, eps / n0)
+        p0[a[0]] += 1 - eps
+        q0, q1 = payoff @ p1, p0 @ payoff
+        if q0[a[0]] >= q0.max() - 1e-9 and q1[a[1]] >= q1.max() - 1e-9:
+            out.append(a)
+    return out
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.05, 0.1, 0.2, 0.5, 1.0])
+def test_iql_fixed_points_match_a_hand_computation(eps):
+    for g in (G.climbing_game(), G.penalty_game(), G.xor_game()):
+        assert Sh.iql_fixed_points(g, eps) == _rest_points_by_hand(g.R[0].numpy(), eps)
+    assert Sh.iql_fixed_points(G.climbing_game(), 0.2) == [(0, 0), (2, 2)]
+    assert Sh.iql_fixed_points(G.climbing_game(), 0.05) == [(0, 0), (1, 1)]
+
+
+def test_iql_tracks_the_expected_reward_under_uniform_exploration():
+    """With ε_greedy = 1 both agents play uniformly, so q_i(b) → E_{a^{-i} uniform}[r(b, a^{-i})].
+
+    η = 0.01, rewards in [0, 1]: the stationary std of a constant-step average is about
+    sqrt(η/2)·0.5 ≈ 0.035 per entry; 0.15 is more than four of those.
+    """
+    payoff = torch.tensor([[0.0, 1.0, 0.2], [0.5, 0.9, 0.1]], dtype=F64)
+    g = T.matrix_game(payoff)
+    run = Sh.independent_q_learning(g, steps=30000, eta=0.01, eps_greedy=1.0, seed=3)
+    torch.testing.assert_close(run.q_locals[0], payoff.mean(1), rtol=0, atol=0.15)
+    torch.testing.assert_close(run.q_locals[1], payoff.mean(0), rtol=0, atol=0.15)
+    assert run.greedy.shape == (30001, 2) and run.greedy.dtype == torch.long
+
+
+def test_iql_is_seeded_and_settles_on_the_safe_joint_action_of_climbing():
+    g = G.climbing_game()
+    a = Sh.independent_q_learning(g, steps=3000, eta=0.05, eps_greedy=0.2, seed=5)
+    b = Sh.independent_q_learning(g, steps=3000, eta=0.05, eps_greedy=0.2, seed=5)
+    assert torch.equal(a.greedy, b.greedy) and all(torch.equal(x, y) for x, y in zip(a.q_locals, b.q_locals))
+    ends = [tuple(Sh.independent_q_learning(g, 3000, 0.05, 0.2, seed=s).greedy[-1].tolist()) for s in range(8)]
+    assert (0, 0) not in ends and ends.count((2, 2)) >= 6
+
+
+def test_iql_solves_a_game_without_miscoordination():
+    """A coordination game whose best joint action is also each agent's best reply to a uniform partner."""
+    payoff = torch.tensor([[4.0, 1.0], [1.0, 0.0]], dtype=F64)
+    ends = [tuple(Sh.independent_q_learning(T.matrix_game(payoff), 2000, 0.1, 0.2, seed=s).greedy[-1].tolist())
+            for s in range(5)]
+    assert ends == [(0, 0)] * 5
+
+
+def test_iql_errors():
+    with pytest.raises(HarlMiniError, match="one-state game"):
+        Sh.independent_q_learning(T.random_game(2, (2, 2), seed=0))
+    with pytest.raises(HarlMiniError, match=r"eta: expected a step size in \(0, 1\]"):
+        Sh.independent_q_learning(G.xor_game(), eta=0.0)
+    with pytest.raises(HarlMiniError, match="steps: expected an integer >= 0"):
+        Sh.independent_q_learning(G.xor_game(), steps=-1)
+    with pytest.raises(HarlMiniError, match="eps_greedy"):
+        Sh.iql_fixed_points(G.xor_game(), -0.1)

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import harl_mini.tabular as T
+from harl_mini.errors import HarlMiniError
 from harl_mini.tabular import game as G
 
 F64 = torch.float64
@@ -243,3 +244,34 @@ def test_game_objective_is_differentiable():
     for i in range(2):
         adv_i = T.multi_agent_advantage(game, pis, (i,))
         torch.testing.assert_close(grads[i], rho[:, None] * pis[i] * adv_i, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("idx", range(len(GAMES)))
+def test_coma_advantage_matches_loops_and_the_last_decomposition_term(idx):
+    """COMA (Foerster et al. 2018): Q(s, a) − Σ_b π^i(b|s) Q(s, a^{-i}, b) = A^i_π(s, a^{-i}, a^i)."""
+    counts, S, branching = GAMES[idx]
+    game = T.random_game(S, counts, gamma=0.9, seed=idx, branching=branching, reward_range=(-1.0, 1.0))
+    pis = T.random_policies(game, seed=20 + idx)
+    _, Q, _ = _brute_joint(game, pis)
+    pis_np = [np.asarray(p) for p in pis]
+    N = game.num_agents
+    for i in range(N):
+        coma = G.coma_advantage(game, pis, i)
+        assert tuple(coma.shape) == (S, *counts)
+        for s in range(S):
+            for a in itertools.product(*(range(n) for n in counts)):
+                baseline = sum(pis_np[i][s, b] * Q[(s, *a[:i], b, *a[i + 1:])] for b in range(counts[i]))
+                assert float(coma[(s, *a)]) == pytest.approx(Q[(s, *a)] - baseline, abs=1e-10)
+        order = tuple(j for j in range(N) if j != i) + (i,)
+        last = T.decomposition_terms(game, pis, order)[-1]
+        axes = [0, *(1 + order.index(j) for j in range(N))]
+        torch.testing.assert_close(last.permute(*axes), coma, rtol=0, atol=1e-10)
+
+
+def test_coma_advantage_errors():
+    game = T.random_game(2, (2, 3), seed=0)
+    pis = T.random_policies(game, seed=0)
+    with pytest.raises(HarlMiniError, match="agent: agent index 2 out of range"):
+        G.coma_advantage(game, pis, 2)
+    with pytest.raises(HarlMiniError, match="expected 2 policies"):
+        G.coma_advantage(game, pis[:1], 0)

@@ -22,7 +22,8 @@ The joint functions share their names with :mod:`~harl_mini.tabular.mdp`
 
 Contents: :class:`MarkovGame`, ``matrix_game``; policies (``check_joint_policy``,
 ``joint_policy``, ``flat_joint_policy``, ``uniform_policies``, ``random_policies``);
-joint quantities; ``multi_agent_q``, ``multi_agent_advantage``, ``all_multi_agent_q``.
+joint quantities; ``multi_agent_q``, ``multi_agent_advantage``, ``all_multi_agent_q``;
+``coma_advantage`` (the counterfactual advantage of Foerster et al. 2018).
 
 Shapes: ``S`` states, ``N`` agents, ``n_i`` actions of agent i, ``n = (n_1, …, n_N)``.
 """
@@ -57,6 +58,7 @@ __all__ = [
     "multi_agent_q",
     "multi_agent_advantage",
     "all_multi_agent_q",
+    "coma_advantage",
 ]
 
 DTYPE = torch.float64
@@ -512,3 +514,31 @@ def all_multi_agent_q(game: MarkovGame, pis) -> dict[tuple[int, ...], torch.Tens
                 axes = [0, *(subset.index(a) + 1 for a in order)]
                 out[order] = marg.permute(*axes)
     return out
+
+
+def coma_advantage(game: MarkovGame, pis, agent: int) -> torch.Tensor:
+    r"""COMA's counterfactual advantage of one agent (Foerster et al. 2018), from the joint Q_π.
+
+    Implements Chapter 7, eq. ``eq-coma-advantage``:
+    A^i_COMA(s, a) = Q_π(s, a) − Σ_{b} π^i(b | s) Q_π(s, a^{-i}, b),
+    the joint action value minus a baseline that replaces agent i's action by an average
+    over its own policy while the other agents' actions stay fixed. Computed here directly
+    from this formula. It equals the multi-agent advantage A^i_π(s, a^{-i}, a^i) of agent i
+    given all the others (eq. ``eq-ma-advantage``), the last term of the decomposition
+    (eq. ``eq-ma-decomposition``) for any order that puts i last.
+
+    ==============  ===============  ===============================================
+    Symbol          Shape            Meaning
+    ==============  ===============  ===============================================
+    ``pis[i]``      [S, n_i]         π^i(a^i | s)
+    ``agent``       int              the agent i whose action is replaced
+    returns         [S, n_1..n_N]    A^i_COMA(s, a), agents' axes in their natural order
+    ==============  ===============  ===============================================
+    """
+    game = _game(game)
+    (i,) = _check_agents(agent, game.num_agents, "agent")
+    pis = check_joint_policy(game, pis)
+    Q = q_value(game, pis)
+    N = game.num_agents
+    baseline = torch.einsum(Q, [0, *range(1, N + 1)], pis[i], [0, i + 1], [0, *(j + 1 for j in range(N) if j != i)])
+    return Q - baseline.unsqueeze(i + 1)

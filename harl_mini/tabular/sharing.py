@@ -9,7 +9,9 @@ state), so J_share(p) = J(p, p, …, p) (eq. ``eq-shared-objective``) and
 J*_share = max_p J_share(p) ≤ J*. Kuba et al. (2022), Proposition 1: on
 :func:`~harl_mini.tabular.games.prop1_game` the ratio is J*_share/J* = 2/2^n; on the
 permutation game of Fu et al. (2022) it is n!/n^n. :func:`best_shared_policy` finds
-J*_share numerically (mirror ascent on the simplex).
+J*_share numerically (mirror ascent on the simplex). :func:`weakly_homogeneous` and
+:func:`strongly_homogeneous` test the definitions of Albrecht, Christianos & Schäfer (2024)
+exactly on a payoff tensor (eq. ``eq-weakly-homogeneous``).
 
 **Value decomposition.** A centralised Q_tot(a) is built from per-agent utilities
 q_i(a^i) so that each agent can act greedily on its own q_i:
@@ -24,7 +26,12 @@ q_i(a^i) so that each agent can act greedily on its own q_i:
 On the XOR game no exact decomposition satisfies IGM (:func:`igm_representable`), the
 additive fit leaves the residual [[−½, ½], [½, −½]] (summed squared error 1.0, the
 "floor" of Fu et al.; :func:`vdn_floor`), and no monotone mixing of any utilities can go
-below a summed squared error of 2/3 (:func:`qmix_floor`, exact by isotonic regression).
+below a summed squared error of 2/3 (:func:`qmix_floor`, exact by isotonic regression);
+four different tables attain it (:func:`monotone_fits`).
+
+**Independent Q-learning** (Tan 1993) on one-state games: :func:`independent_q_learning`
+(tabular, sampled, seeded; eq. ``eq-iql``) and its exact rest points
+:func:`iql_fixed_points` under ε_greedy exploration (:func:`epsilon_greedy_policies`).
 
 Naming of errors, used throughout: for a fit with residual e(a) = r(a) − Q_tot(a) and
 data distribution w over joint actions,
@@ -54,6 +61,8 @@ from harl_mini.tabular import mdp as _m
 from harl_mini.tabular.game import MarkovGame
 
 __all__ = [
+    "weakly_homogeneous",
+    "strongly_homogeneous",
     "shared_objective",
     "SharedOptimum",
     "best_shared_policy",
@@ -65,7 +74,12 @@ __all__ = [
     "igm_representable",
     "qmix_fit",
     "monotone_fit_bound",
+    "monotone_fits",
     "qmix_floor",
+    "IQLRun",
+    "independent_q_learning",
+    "epsilon_greedy_policies",
+    "iql_fixed_points",
 ]
 
 DTYPE = torch.float64
@@ -75,6 +89,71 @@ _EPS = torch.finfo(DTYPE).eps
 # ---------------------------------------------------------------------------------------
 # Parameter sharing
 # ---------------------------------------------------------------------------------------
+
+
+def weakly_homogeneous(payoff, atol: float = 0.0) -> bool:
+    r"""Whether the agents of a one-state game are weakly homogeneous (interchangeable).
+
+    Implements the definition of Albrecht, Christianos & Schäfer (2024) for a shared reward
+    (Chapter 6, eq. ``eq-weakly-homogeneous``): J(π) = J(π∘σ) for every joint policy π and
+    every permutation σ of the agents, where (π∘σ)^i = π^{σ(i)} (agent i takes the policy of
+    agent σ(i)). On a one-state game J is multilinear in the policies, and evaluating it at
+    deterministic policies gives r(a) = r(a^{σ(1)}, …, a^{σ(N)}); conversely such a payoff
+    gives J(π∘σ) = J(π) by reindexing the sum. So the test is exact on the payoff tensor: the
+    agents need equal action counts and the payoff must be invariant under every permutation
+    of its axes. Adjacent transpositions generate all permutations, so N − 1 comparisons
+    suffice.
+
+    XOR, the permutation games and the penalty game are weakly homogeneous; the climbing game
+    is not (r(1, 2) = 6, r(2, 1) = 0), nor is the Proposition-1 game with n ≥ 4 (reward
+    depends on who is in which half: r(0, 0, 1, 1) = 1, r(0, 1, 0, 1) = 0).
+
+    ==============  ==============  ================================================
+    Symbol          Shape           Meaning
+    ==============  ==============  ================================================
+    ``payoff``      [n_1..n_N]      r(a), or a one-state MarkovGame
+    ``atol``        float           largest entry-wise difference that counts as equal
+    returns         bool            True iff r(a) = r(a∘σ) for every σ and a
+    ==============  ==============  ================================================
+    """
+    r = _payoff(payoff)
+    atol = _check_atol(atol)
+    if len(set(r.shape)) > 1:
+        return False
+    N = r.dim()
+    for i in range(N - 1):
+        swapped = r.transpose(i, i + 1)
+        if float((swapped - r).abs().max()) > atol:
+            return False
+    return True
+
+
+def strongly_homogeneous(payoff, atol: float = 0.0) -> bool:
+    r"""Whether a one-state game is strongly homogeneous: interchangeable agents, and identical policies are optimal.
+
+    Albrecht, Christianos & Schäfer (2024): weakly homogeneous (:func:`weakly_homogeneous`)
+    and some optimal joint policy gives every agent the same policy, i.e. J*_share = J*
+    (eq. ``eq-shared-objective``). Exact test: a shared policy p reaches J* iff every joint
+    action in supp(p)^N is optimal; supp(p)^N contains the diagonal (b, …, b) for each
+    b ∈ supp(p), and p = e_b reaches r(b, …, b). So J*_share = J* iff some diagonal joint
+    action attains max r. The penalty game is strongly homogeneous ((0, 0) = 10 = J*); XOR
+    and the permutation games are weakly but not strongly homogeneous.
+
+    ==============  ==============  ================================================
+    Symbol          Shape           Meaning
+    ==============  ==============  ================================================
+    ``payoff``      [n_1..n_N]      r(a), or a one-state MarkovGame
+    ``atol``        float           tolerance of both comparisons
+    returns         bool            weakly homogeneous and max_b r(b, …, b) = max r
+    ==============  ==============  ================================================
+    """
+    r = _payoff(payoff)
+    if not weakly_homogeneous(r, atol):
+        return False
+    n, N = r.shape[0], r.dim()
+    diagonal = r[(torch.arange(n),) * N]
+    return float(diagonal.max()) >= float(r.max()) - _check_atol(atol)
+
 
 
 def _shared_game(game) -> MarkovGame:
@@ -167,7 +246,8 @@ def best_shared_policy(game: MarkovGame, restarts: int = 8, seed: int = 0, max_s
     accepted step, so J increases along each run. A run stops when the Frank–Wolfe gap
     max_a g(s, a) − Σ_a p(s, a) g(s, a) (g = ∇_p J) is at most ``tol · (1 + max|g|)`` in
     every state (a first-order stationary point), or when a step can no longer improve J
-    beyond float64 resolution (4 ε |J|), or after ``max_steps`` steps.
+    beyond float64 resolution (4 ε_mach |J|, with ε_mach the machine epsilon), or after
+    ``max_steps`` steps.
 
     J_share is a polynomial of degree N in p and not concave, so one run can stop at a
     local maximum. The runs start from the uniform policy and from ``restarts`` Dirichlet(1)
@@ -218,6 +298,12 @@ def _payoff(payoff, name: str = "payoff") -> torch.Tensor:
     if t.dim() < 1 or t.numel() == 0:
         raise HarlMiniError(f"{name}: expected an array with one axis per agent, got shape {list(t.shape)}")
     return t
+
+
+def _check_atol(atol) -> float:
+    if isinstance(atol, bool) or not isinstance(atol, numbers.Real) or not (math.isfinite(float(atol)) and atol >= 0):
+        raise HarlMiniError(f"atol: expected a finite number >= 0, got {atol!r}")
+    return float(atol)
 
 
 def _weights(weights, shape: tuple[int, ...]) -> torch.Tensor:
@@ -512,8 +598,10 @@ def _downsets(dims: tuple[int, ...]) -> torch.Tensor:
     return torch.stack([sub[s].reshape(-1) for s in seqs])
 
 
-def _isotonic(y: torch.Tensor, w: torch.Tensor, down: torch.Tensor) -> float:
-    """min Σ w (y − f)² over f nondecreasing on the grid, by the minimum-lower-sets algorithm."""
+def _isotonic(y: torch.Tensor, w: torch.Tensor, down: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """min Σ w (y − f)² over f nondecreasing on the grid, by the minimum-lower-sets algorithm.
+
+    Returns the minimum and the minimiser f (unique where w > 0; NaN where w = 0)."""
     remaining = w > 0
     fit = torch.zeros_like(y)
     downf = down.to(DTYPE)
@@ -528,7 +616,31 @@ def _isotonic(y: torch.Tensor, w: torch.Tensor, down: torch.Tensor) -> float:
         chosen = (down[k] & remaining)
         fit[chosen] = avg[k]
         remaining = remaining & ~chosen
-    return float((w * (y - fit) ** 2).sum())
+    loss = float((w * (y - fit) ** 2).sum())
+    return loss, torch.where(w > 0, fit, torch.full_like(fit, math.nan))
+
+
+def _monotone_candidates(payoff, weights):
+    """(loss, table in the original axes) of the isotonic fit for every ordering of the actions."""
+    y = _payoff(payoff)
+    shape = tuple(y.shape)
+    w = _weights(weights, shape)
+    P = math.prod(shape)
+    orderings = math.prod(math.factorial(n) for n in shape)
+    if P > _MAX_POINTS or orderings > _MAX_ORDERINGS:
+        raise HarlMiniError(f"payoff: shape {list(shape)} is too large for the exact monotone bound "
+                            f"(needs Π n_i <= {_MAX_POINTS} and Π n_i! <= {_MAX_ORDERINGS})")
+    down = _downsets(shape)
+    for perms in itertools.product(*(itertools.permutations(range(n)) for n in shape)):
+        yp, wp = y, w
+        for axis, perm in enumerate(perms):
+            idx = torch.tensor(perm)
+            yp, wp = yp.index_select(axis, idx), wp.index_select(axis, idx)
+        loss, fit = _isotonic(yp.reshape(-1), wp.reshape(-1), down)
+        fit = fit.reshape(shape)
+        for axis, perm in enumerate(perms):  # back to the original action labels
+            fit = fit.index_select(axis, torch.argsort(torch.tensor(perm)))
+        yield loss, fit
 
 
 def monotone_fit_bound(payoff, weights=None) -> float:
@@ -558,23 +670,40 @@ def monotone_fit_bound(payoff, weights=None) -> float:
     returns         float           inf of Σ_a w(a) e(a)² over monotone mixing fits
     ==============  ==============  ================================================
     """
-    y = _payoff(payoff)
-    shape = tuple(y.shape)
-    w = _weights(weights, shape)
-    P = math.prod(shape)
-    orderings = math.prod(math.factorial(n) for n in shape)
-    if P > _MAX_POINTS or orderings > _MAX_ORDERINGS:
-        raise HarlMiniError(f"payoff: shape {list(shape)} is too large for the exact monotone bound "
-                            f"(needs Π n_i <= {_MAX_POINTS} and Π n_i! <= {_MAX_ORDERINGS})")
-    down = _downsets(shape)
-    best = math.inf
-    for perms in itertools.product(*(itertools.permutations(range(n)) for n in shape)):
-        yp, wp = y, w
-        for axis, perm in enumerate(perms):
-            idx = torch.tensor(perm)
-            yp, wp = yp.index_select(axis, idx), wp.index_select(axis, idx)
-        best = min(best, _isotonic(yp.reshape(-1), wp.reshape(-1), down))
-    return best
+    return min(loss for loss, _ in _monotone_candidates(payoff, weights))
+
+
+def monotone_fits(payoff, weights=None, rtol: float = 1e-12) -> list[torch.Tensor]:
+    r"""Every table Q_tot that attains :func:`monotone_fit_bound`: the best monotone fits.
+
+    For a fixed ordering of each agent's actions the isotonic fit is unique where the data
+    has weight (a projection onto a convex cone), but different orderings can tie, so the
+    best monotone fit need not be unique. This returns the distinct minimisers, one per
+    ordering whose loss is within ``rtol`` (relative, at least 1e-300 absolute) of the
+    minimum (eq. ``eq-qmix-monotone``). Entries of zero weight are not determined by the
+    data and are NaN.
+
+    On XOR with uniform weights there are four, each with summed squared error 2/3: 1 on one
+    optimum and 1/3 elsewhere (two tables), or 0 on one non-optimum and 2/3 elsewhere (two).
+
+    ==============  ==============  ================================================
+    Symbol          Shape           Meaning
+    ==============  ==============  ================================================
+    ``payoff``      [n_1..n_N]      r(a), or a one-state MarkovGame
+    ``weights``     [n_1..n_N]      data distribution w(a) (uniform if None)
+    ``rtol``        float           relative tolerance for a tie with the minimum
+    returns         list            the distinct minimising tables, each [n_1..n_N]
+    ==============  ==============  ================================================
+    """
+    rtol = _check_atol(rtol)
+    candidates = list(_monotone_candidates(payoff, weights))
+    best = min(loss for loss, _ in candidates)
+    out: list[torch.Tensor] = []
+    for loss, fit in candidates:
+        if loss <= best + rtol * max(abs(best), 1e-300) and not any(
+                torch.allclose(fit, seen, rtol=0.0, atol=1e-12, equal_nan=True) for seen in out):
+            out.append(fit)
+    return out
 
 
 def qmix_floor(payoff) -> float:
@@ -593,3 +722,153 @@ def qmix_floor(payoff) -> float:
     """
     y = _payoff(payoff)
     return y.numel() * monotone_fit_bound(y)
+
+
+# ---------------------------------------------------------------------------------------
+# Independent Q-learning on one-state games
+# ---------------------------------------------------------------------------------------
+
+
+def _one_state(game) -> MarkovGame:
+    game = _g._game(game)
+    if game.num_states != 1:
+        raise HarlMiniError(f"game: expected a one-state game (a matrix game), got {game.num_states} states")
+    return game
+
+
+def _check_eps_greedy(eps_greedy) -> float:
+    if isinstance(eps_greedy, bool) or not isinstance(eps_greedy, numbers.Real) or not 0 <= eps_greedy <= 1:
+        raise HarlMiniError(f"eps_greedy: expected a number in [0, 1], got {eps_greedy!r}")
+    return float(eps_greedy)
+
+
+def epsilon_greedy_policies(game: MarkovGame, joint_action, eps_greedy: float) -> list[torch.Tensor]:
+    r"""The ε_greedy policies around a joint action: π^i = (1 − ε_greedy) e_{a^i} + ε_greedy / n_i.
+
+    The behaviour of independent Q-learners whose greedy joint action is ``joint_action``
+    (each explores uniformly with probability ε_greedy).
+
+    ================  ==============  ================================================
+    Symbol            Shape           Meaning
+    ================  ==============  ================================================
+    ``game``          —               a one-state MarkovGame
+    ``joint_action``  tuple (N)       the greedy action of every agent
+    ``eps_greedy``    float           exploration rate ε_greedy in [0, 1]
+    returns           list            N tables [1, n_i]
+    ================  ==============  ================================================
+    """
+    game = _one_state(game)
+    eps = _check_eps_greedy(eps_greedy)
+    a = _joint_action(joint_action, game.action_counts)
+    out = []
+    for ai, n in zip(a, game.action_counts):
+        p = torch.full((1, n), eps / n, dtype=DTYPE)
+        p[0, ai] += 1.0 - eps
+        out.append(p)
+    return out
+
+
+def _joint_action(joint_action, counts: tuple[int, ...]) -> tuple[int, ...]:
+    if isinstance(joint_action, torch.Tensor):
+        joint_action = joint_action.tolist()
+    if isinstance(joint_action, (str, bytes)) or not isinstance(joint_action, (tuple, list)) or \
+            len(joint_action) != len(counts):
+        raise HarlMiniError(f"joint_action: expected one action per agent ({len(counts)}), got {joint_action!r}")
+    out = []
+    for i, (a, n) in enumerate(zip(joint_action, counts)):
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral) or not 0 <= a < n:
+            raise HarlMiniError(f"joint_action[{i}]: expected an action in 0..{n - 1}, got {a!r}")
+        out.append(int(a))
+    return tuple(out)
+
+
+def iql_fixed_points(game: MarkovGame, eps_greedy: float, atol: float = 1e-9) -> list[tuple[int, ...]]:
+    r"""The joint actions where ε_greedy independent Q-learners can settle (rest points of the mean update).
+
+    Independent Q-learners (eq. ``eq-iql``) with greedy joint action a behave with
+    π_{ε_greedy}(a) = :func:`epsilon_greedy_policies`. Each q_i(b) then tracks
+    Q^i_{π_{ε_greedy}(a)}(b) = E_{a^{-i} ∼ π_{ε_greedy}(a)^{-i}}[r(b, a^{-i})] (+ the same
+    constant γ max q_i for every b when γ > 0), agent i's multi-agent action value (eq. ``eq-ma-q``,
+    :func:`~harl_mini.tabular.game.multi_agent_q`). The greedy joint action is self-consistent
+    iff every a^i maximises Q^i_{π_{ε_greedy}(a)}. This lists those a, in C order.
+
+    ================  ==============  ================================================
+    Symbol            Shape           Meaning
+    ================  ==============  ================================================
+    ``game``          —               a one-state MarkovGame
+    ``eps_greedy``    float           exploration rate ε_greedy in [0, 1]
+    ``atol``          float           ties within ``atol`` of the maximum count
+    returns           list            self-consistent greedy joint actions
+    ================  ==============  ================================================
+    """
+    game = _one_state(game)
+    eps = _check_eps_greedy(eps_greedy)
+    atol = _check_atol(atol)
+    out = []
+    for a in itertools.product(*(range(n) for n in game.action_counts)):
+        pis = epsilon_greedy_policies(game, a, eps)
+        if all((a[i],) in argmax_set(_g.multi_agent_q(game, pis, (i,))[0], atol)
+               for i in range(game.num_agents)):
+            out.append(a)
+    return out
+
+
+class IQLRun(NamedTuple):
+    """Result of :func:`independent_q_learning`."""
+
+    q_locals: list  #: the final tables q_i, each [n_i]
+    greedy: torch.Tensor  #: [steps + 1, N] long, the greedy joint action before step 1 and after each step
+
+
+def independent_q_learning(game: MarkovGame, steps: int = 5000, eta: float = 0.1, eps_greedy: float = 0.2,
+                           seed: int = 0) -> IQLRun:
+    r"""Tabular independent Q-learning (Tan 1993) on a one-state game, sampled and seeded.
+
+    Implements Chapter 6, eq. ``eq-iql`` in tabular form: every step each agent plays
+    ε_greedy on its own table q_i (ties broken uniformly at random), the team receives
+    r(a), and each agent moves only the entry it played,
+    q_i(a^i) ← q_i(a^i) + η (y − q_i(a^i)), y = r + γ (1 − done) max_b q_i(b),
+    with done = 0 (the one state loops onto itself) and no separate target table. For the
+    γ = 0 games of Chapter 6, y = r. The tables start at zero. One ``torch.Generator``
+    seeded with ``seed`` draws all the randomness, so a seed gives the same run.
+
+    ================  ==============  ================================================
+    Symbol            Shape           Meaning
+    ================  ==============  ================================================
+    ``game``          —               a one-state MarkovGame
+    ``steps``         int             number of plays
+    ``eta``           float           step size η in (0, 1]
+    ``eps_greedy``    float           exploration rate ε_greedy in [0, 1]
+    ``seed``          int             seed of the generator
+    returns           IQLRun          ``q_locals`` (N tables [n_i]), ``greedy`` [steps + 1, N]
+    ================  ==============  ================================================
+    """
+    game = _one_state(game)
+    steps = _check_count(steps, "steps", 0)
+    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not 0 < eta <= 1:
+        raise HarlMiniError(f"eta: expected a step size in (0, 1], got {eta!r}")
+    eps = _check_eps_greedy(eps_greedy)
+    g = torch.Generator().manual_seed(_m._check_seed(seed))
+    counts, N = game.action_counts, game.num_agents
+    R, gamma = game.R[0].tolist(), float(game.gamma)
+    draws = torch.rand((steps, N, 3), generator=g, dtype=DTYPE).tolist()  # explore?, which, tie
+    q = [[0.0] * n for n in counts]
+    greedy = [[0] * N]
+    for t in range(steps):
+        a = []
+        for i, n in enumerate(counts):
+            explore, which, tie = draws[t][i]
+            if explore < eps:
+                a.append(min(int(which * n), n - 1))
+            else:
+                top = max(q[i])
+                best = [b for b in range(n) if q[i][b] == top]
+                a.append(best[min(int(tie * len(best)), len(best) - 1)])
+        r = R
+        for ai in a:
+            r = r[ai]
+        for i, ai in enumerate(a):
+            y = r + gamma * max(q[i])
+            q[i][ai] += eta * (y - q[i][ai])
+        greedy.append([max(range(n), key=q[i].__getitem__) for i, n in enumerate(counts)])
+    return IQLRun([torch.tensor(qi, dtype=DTYPE) for qi in q], torch.tensor(greedy, dtype=torch.long))
