@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+from torch.distributions import Categorical, Independent, Normal
 
 from harl_mini.errors import HarlMiniError
 
@@ -76,8 +77,24 @@ class Batch:
         return self.num_steps * self.num_envs
 
 
+def _sample(dist, generator: torch.Generator | None) -> torch.Tensor:
+    """``dist.sample()``, or the same draw taken from ``generator`` (Categorical / Gaussian)."""
+    if generator is None:
+        return dist.sample()
+    base = dist.base_dist if isinstance(dist, Independent) else dist
+    if isinstance(base, Categorical):
+        probs = base.probs
+        flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, True, generator=generator)
+        return flat.reshape(probs.shape[:-1])
+    if isinstance(base, Normal):
+        noise = torch.randn(base.loc.shape, generator=generator, dtype=base.loc.dtype, device=base.loc.device)
+        return base.loc + base.scale * noise
+    raise HarlMiniError(f"generator: supported for Categorical and Normal policies, got {type(base).__name__}")
+
+
 @torch.no_grad()
-def collect(env, policy, value_fn: Callable[[torch.Tensor], torch.Tensor] | None, num_steps: int) -> Batch:
+def collect(env, policy, value_fn: Callable[[torch.Tensor], torch.Tensor] | None, num_steps: int,
+            generator: torch.Generator | None = None) -> Batch:
     """Run ``policy`` for ``num_steps`` steps in every copy of ``env``; return a :class:`Batch`.
 
     ================  ==============  ===================================================
@@ -87,10 +104,15 @@ def collect(env, policy, value_fn: Callable[[torch.Tensor], torch.Tensor] | None
     ``policy``        Policy          has ``distribution(obs)`` (see :mod:`harl_mini.nets`)
     ``value_fn``      callable|None   obs [..., D] ↦ V [...]; ``None`` means V ≡ 0
     ``num_steps``     int             T, steps per copy
+    ``generator``     Generator|None  draw the actions from this generator instead of
+                                      torch's global one, so that a batch depends only
+                                      on it and the environment's seed
     ================  ==============  ===================================================
     """
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
         raise HarlMiniError(f"num_steps: expected a positive integer, got {num_steps!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise HarlMiniError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
     if not hasattr(env, "obs"):
         raise HarlMiniError("env: expected a harl_mini environment (make_env(...)) that has been reset")
 
@@ -102,7 +124,7 @@ def collect(env, policy, value_fn: Callable[[torch.Tensor], torch.Tensor] | None
     value = V(obs)
     for _ in range(num_steps):
         dist = policy.distribution(obs)
-        action = dist.sample()
+        action = _sample(dist, generator)
         obs_l.append(obs)
         act_l.append(action)
         logp_l.append(dist.log_prob(action))

@@ -396,3 +396,65 @@ def test_sample_returns_respects_zero_probabilities_and_horizon():
     assert tr.states.shape == (10, 13) and tr.actions.shape == (10, 12)
     assert bool((tr.states[:, 0] == gw.start).all())
     assert float(tr.returns()[0]) == pytest.approx(float(res.V[gw.start]), abs=1e-12)
+
+
+# --------------------------------------------------------------------------- Q*
+
+
+def _np_q_star(m, iters=2000):
+    """Q* by iterating the Q backup in numpy, written from the definition with loops."""
+    P, R = m.P.numpy(), m.R.numpy()
+    S, A, _ = P.shape
+    Q = np.zeros((S, A))
+    for _ in range(iters):
+        best = Q.max(1)
+        Q = np.array([[R[s, a] + m.gamma * sum(P[s, a, t] * best[t] for t in range(S)) for a in range(A)]
+                      for s in range(S)])
+    return Q
+
+
+@pytest.mark.parametrize("k", range(4))
+def test_optimal_q_value_solves_its_bellman_equation_and_beats_every_policy(k):
+    m = T.random_mdp(4, 3, gamma=0.8, seed=700 + k, branching=None if k % 2 else 2, reward_range=(-1, 1))
+    Q_star = T.optimal_q_value(m)
+    assert Q_star.shape == (4, 3) and Q_star.dtype == F64
+    # independent numpy fixed-point iteration (0.8^2000 is far below round-off)
+    np.testing.assert_allclose(Q_star.numpy(), _np_q_star(m, 200), atol=1e-12)
+    assert float((T.bellman_optimality_backup_q(m, Q_star) - Q_star).abs().max()) < 1e-12
+    torch.testing.assert_close(Q_star.max(-1).values, T.optimal_value(m), rtol=0, atol=1e-12)
+    # pairwise maximum of Q_pi over all deterministic policies
+    best = None
+    for actions in itertools.product(range(3), repeat=4):
+        pi = torch.zeros(4, 3, dtype=F64)
+        pi[torch.arange(4), torch.tensor(actions)] = 1.0
+        Q = T.q_value(m, pi)
+        best = Q if best is None else torch.maximum(best, Q)
+    torch.testing.assert_close(best, Q_star, rtol=0, atol=1e-10)
+
+
+def test_bellman_optimality_backup_q_matches_loops_and_contracts():
+    m = T.random_mdp(4, 3, seed=12, gamma=0.7)
+    g = torch.Generator().manual_seed(3)
+    Q = torch.randn(4, 3, generator=g, dtype=F64)
+    W = torch.randn(4, 3, generator=g, dtype=F64)
+    P, R = m.P.numpy(), m.R.numpy()
+    TQ = T.bellman_optimality_backup_q(m, Q)
+    for s in range(4):
+        for a in range(3):
+            expected = R[s, a] + 0.7 * sum(P[s, a, t] * float(Q[t].max()) for t in range(4))
+            assert abs(float(TQ[s, a]) - expected) < 1e-12
+    gap = float((Q - W).abs().max())
+    assert float((TQ - T.bellman_optimality_backup_q(m, W)).abs().max()) <= 0.7 * gap + 1e-12
+    with pytest.raises(T.mdp.HarlMiniError, match="Q"):
+        T.bellman_optimality_backup_q(m, torch.zeros(3, 3))
+
+
+def test_value_iteration_stops_within_the_contraction_bound_on_iterations():
+    import math
+
+    for k in range(6):
+        m = T.random_mdp(10, 3, gamma=(0.5, 0.9, 0.99)[k % 3], seed=800 + k)
+        vi = T.value_iteration(m, tol=1e-9)
+        step1 = float(T.bellman_optimality_backup(m, torch.zeros(10, dtype=F64)).abs().max())
+        K_max = 1 + math.ceil(math.log(1e-9 / step1) / math.log(m.gamma) + 1e-9)
+        assert vi.converged and vi.iterations <= K_max

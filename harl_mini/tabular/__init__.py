@@ -11,6 +11,7 @@ Module                                      What it holds
 :mod:`harl_mini.tabular.generators`         random MDPs and games, gridworlds, the chain,
                                             the ``make_mdp`` registry
 :mod:`harl_mini.tabular.sampling`           vectorised Monte-Carlo rollouts
+:mod:`harl_mini.tabular.td`                 sampled TD(0) and Q-learning (Chapter 1)
 ==========================================  ==================================================
 
 Everything is re-exported here. The joint functions of :mod:`~harl_mini.tabular.game`
@@ -55,11 +56,13 @@ from harl_mini.tabular.mdp import (
     advantage,
     bellman_expectation_backup,
     bellman_optimality_backup,
+    bellman_optimality_backup_q,
     bellman_residual,
     check_policy,
     expected_reward,
     greedy_policy,
     objective,
+    optimal_q_value,
     optimal_value,
     policy_iteration,
     q_from_v,
@@ -73,6 +76,8 @@ from harl_mini.tabular.mdp import (
     visitation,
 )
 from harl_mini.tabular.sampling import Trajectories, default_horizon, sample_returns, sample_trajectories
+from harl_mini.tabular import td  # noqa: E402  (sampled TD(0) and Q-learning, Chapter 1)
+from harl_mini.tabular.td import TDResult, q_learning, td0_evaluation  # noqa: E402
 
 __all__ = [
     # modules
@@ -83,6 +88,7 @@ __all__ = [
     "state_distribution", "bellman_expectation_backup", "bellman_optimality_backup",
     "bellman_residual", "greedy_policy", "value_iteration", "ValueIterationResult",
     "policy_iteration", "PolicyIterationResult", "optimal_value",
+    "bellman_optimality_backup_q", "optimal_q_value",
     # game
     "MarkovGame", "matrix_game", "check_joint_policy", "joint_policy", "flat_joint_policy",
     "uniform_policies", "random_policies", "game_value", "game_q_value", "game_advantage",
@@ -95,6 +101,8 @@ __all__ = [
     "make_mdp",
     # sampling
     "sample_returns", "sample_trajectories", "Trajectories", "default_horizon",
+    # td (Chapter 1)
+    "td", "td0_evaluation", "q_learning", "TDResult",
 ]
 
 # Chapters 2-5: exact policy gradients and natural gradients of tabular softmax policies

@@ -8,7 +8,7 @@ through ``value`` and ``objective`` when the policy is a differentiable function
 
 Conventions (theory reference §0, convention U, as in TRPO and HATRPO/HAPPO):
 
-* return ``G = Σ_t γ^t R(s_t, a_t)`` (eq-return), rewards on state-action pairs;
+* return ``G_0 = Σ_t γ^t R(s_t, a_t)`` (eq-return), rewards on state-action pairs;
   a reward on states only (CS229 form ``R[s]``) is broadcast to ``R[s, a]``;
 * ``V^π(s) = E[G | s_0 = s]``, ``Q^π(s, a) = E[G | s_0 = s, a_0 = a]``, ``A^π = Q^π − V^π``;
 * ``J(π) = Σ_s ρ0(s) V^π(s)`` (eq-objective);
@@ -24,8 +24,11 @@ Contents, top to bottom:
 3. exact evaluation: ``value``, ``q_from_v``, ``q_value``, ``advantage``, ``objective``,
    ``visitation``, ``state_distribution``;
 4. Bellman operators: ``bellman_expectation_backup``, ``bellman_optimality_backup``,
-   ``bellman_residual``, ``greedy_policy``;
-5. control: ``value_iteration``, ``policy_iteration``, ``optimal_value``.
+   ``bellman_optimality_backup_q``, ``bellman_residual``, ``greedy_policy``;
+5. control: ``value_iteration``, ``policy_iteration``, ``optimal_value``, ``optimal_q_value``.
+
+The same equations solved from sampled transitions (TD(0), Q-learning) are in
+:mod:`harl_mini.tabular.td`.
 
 Shapes: ``S`` states, ``A`` actions. ``P[s, a, s']`` is the probability of moving to s'
 after taking a in s.
@@ -64,6 +67,7 @@ __all__ = [
     "state_distribution",
     "bellman_expectation_backup",
     "bellman_optimality_backup",
+    "bellman_optimality_backup_q",
     "bellman_residual",
     "greedy_policy",
     "ValueIterationResult",
@@ -71,6 +75,7 @@ __all__ = [
     "PolicyIterationResult",
     "policy_iteration",
     "optimal_value",
+    "optimal_q_value",
 ]
 
 DTYPE = torch.float64
@@ -501,6 +506,27 @@ def bellman_optimality_backup(mdp: FiniteMDP, V) -> torch.Tensor:
     return q_from_v(mdp, V).max(-1).values
 
 
+def bellman_optimality_backup_q(mdp: FiniteMDP, Q) -> torch.Tensor:
+    r"""One application of the Bellman optimality operator for action values.
+
+    Implements Chapter 1, eq. ``eq-bellman-optimality-q``:
+    (T Q)(s, a) = R(s, a) + γ Σ_{s'} P(s' | s, a) max_{a'} Q(s', a').
+    Q* is its unique fixed point; it is a γ-contraction in the sup norm over (s, a).
+    Q-learning (:func:`harl_mini.tabular.td.q_learning`) is its sampled version.
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``Q``       [S, A]   any action-value table
+    returns     [S, A]   T Q
+    ==========  =======  ===========================================
+    """
+    mdp = _mdp(mdp)
+    Q = as_float64(Q, "Q")
+    check_shape(Q, [mdp.num_states, mdp.num_actions], "Q")
+    return q_from_v(mdp, Q.max(-1).values)
+
+
 def bellman_residual(mdp: FiniteMDP, V, pi=None) -> float:
     r"""Sup-norm Bellman residual ‖T V − V‖∞ (or ‖T^π V − V‖∞ when ``pi`` is given).
 
@@ -590,7 +616,9 @@ def value_iteration(
     V_{k+1}(s) = max_a [R(s, a) + γ Σ_{s'} P(s' | s, a) V_k(s')], from V_0 (zeros by
     default). By the contraction property (eq. ``eq-contraction``) the iterates converge
     geometrically, and on stopping ‖V_K − V*‖∞ ≤ γ tol / (1 − γ). Each iteration is one
-    batched tensor operation over all states and actions.
+    batched tensor operation over all states and actions, about S²A multiply-adds; since
+    ‖V_{k+1} − V_k‖∞ ≤ γ^k ‖V_1 − V_0‖∞, it stops after at most
+    1 + ⌈log(tol / ‖V_1 − V_0‖∞) / log γ⌉ iterations (Chapter 1, eq. ``eq-vi-iterations``).
 
     ==============  =========  ==================================================
     Symbol          Shape      Meaning
@@ -683,7 +711,8 @@ def policy_iteration(mdp: FiniteMDP, pi0=None, max_iter: int = 1000) -> PolicyIt
     (eq. ``eq-policy-evaluation``). V^{π_{k+1}} ≥ V^{π_k} statewise (policy improvement
     theorem), and with finitely many deterministic policies it stops, at an optimal one.
     A current action whose value is within 1e-12 (relative) of the best is kept, so
-    numerical ties cannot make it cycle.
+    numerical ties cannot make it cycle. Each iteration forms P_π and Q^π (about S²A
+    multiply-adds each) and solves one S×S linear system (about (2/3)S³ by LU).
 
     ==============  =======  ==================================================
     Symbol          Shape    Meaning
@@ -728,3 +757,19 @@ def optimal_value(mdp: FiniteMDP) -> torch.Tensor:
     ==========  =======  ===========================================
     """
     return policy_iteration(mdp).V
+
+
+def optimal_q_value(mdp: FiniteMDP) -> torch.Tensor:
+    r"""The optimal action-value function Q* = R + γ P V* (eq. ``eq-bellman-optimality-q``).
+
+    Q*(s, a) is the expected return of taking a in s and acting optimally afterwards; it is
+    the fixed point of :func:`bellman_optimality_backup_q`, and V*(s) = max_a Q*(s, a).
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``mdp``     —        the MDP
+    returns     [S, A]   Q*(s, a)
+    ==========  =======  ===========================================
+    """
+    return policy_iteration(mdp).q

@@ -103,7 +103,7 @@ def sample_returns(
 ) -> torch.Tensor:
     r"""Discounted returns of independent episodes, simulated in parallel.
 
-    Implements Chapter 1, eq. ``eq-return``: G = Σ_{t=0}^{H−1} γ^t R(s_t, a_t), with
+    Implements Chapter 1, eq. ``eq-return``: G_0 = Σ_{t=0}^{H−1} γ^t R(s_t, a_t), with
     s_0 ∼ ρ0 (or s_0 = ``start_state``), a_t ∼ π(· | s_t), s_{t+1} ∼ P(· | s_t, a_t).
     E[G] = J(π) (or V^π(start_state)) up to the truncation bias γ^H max|R| / (1 − γ).
 

@@ -299,10 +299,11 @@ def natural_gradient(mdp: FiniteMDP, theta, method: str = "block") -> torch.Tens
     r"""The natural policy gradient F⁺ ∇J, with F weighted by d_π (Moore–Penrose pseudo-inverse).
 
     Implements Chapter 3, eq. ``eq-natural-gradient``: w = F_ρ(θ)⁺ ∇_θ J(θ) (AKLM eq. 15).
-    For the tabular softmax policy the answer is known in closed form (theory reference
-    §3c): on states with d_π(s) > 0,
-    w_{s,a} = (A^π(s,a) − (1/|A|) Σ_{a'} A^π(s,a')) / (1−γ),
-    and 0 on unreachable states. Two ways to apply F⁺, equal in exact arithmetic:
+    For the tabular softmax policy every solution of F w = ∇J is, on reachable states,
+    A^π/(1−γ) plus a per-state offset (AKLM Lemma 5.1); the pseudo-inverse picks the minimum-norm one, which is
+    Chapter 3, eq. ``eq-natural-gradient-softmax`` (theory reference §3c): on states with
+    d_π(s) > 0, w_{s,a} = (A^π(s,a) − (1/|A|) Σ_{a'} A^π(s,a')) / (1−γ), and 0 on
+    unreachable states. Two ways to apply F⁺, equal in exact arithmetic:
 
     * ``"block"`` (default): the exact pseudo-inverse of each A×A block w(s)(diag π_s − π_s π_sᵀ)
       (its null vector is 1), applied to ∇J. Stable for nearly deterministic π.
@@ -446,9 +447,10 @@ def run_pg(mdp: FiniteMDP, lr, T) -> OptimisationHistory:
     r"""T steps of exact (vanilla) policy gradient ascent from θ = 0.
 
     Implements Chapter 2, eq. ``eq-pg-ascent``: θ^{(t+1)} = θ^{(t)} + lr ∇J(θ^{(t)}), with
-    the exact gradient of :func:`policy_gradient`. With rewards in [0, 1], J is β-smooth in
-    θ with β = 8/(1−γ)³ (Mei et al. 2020, Lemma 2; AKLM's softmax PG theorem uses
-    lr = (1−γ)³/8), so any lr ≤ 1/β gives a non-decreasing J.
+    the exact gradient of :func:`policy_gradient`; ``lr`` is the step size η of the book.
+    With rewards in [0, 1], J is ℓ-smooth in θ with ℓ = 8/(1−γ)³ (Mei et al. 2020, Lemma 2;
+    AKLM's softmax PG theorem uses η = (1−γ)³/8), so any lr ≤ 1/ℓ gives a non-decreasing J
+    (Chapter 2, lemma ``lem-pg-ascent``).
 
     ==========  =======  ===========================================
     Symbol      Shape    Meaning

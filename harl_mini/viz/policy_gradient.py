@@ -265,7 +265,8 @@ def gae_statistics(mdp, pi, V, lams=None, num_envs: int = 4000, num_steps: int |
         lams: the λ grid (default 0, 0.05, …, 1).
         num_envs: number of independent rollouts.
         num_steps: rollout length.
-        seed: environment seed.
+        seed: seed of the environment and of the action draws (the result does not depend
+            on torch's global generator).
 
     Returns:
         A :class:`GAEStatistics`.
@@ -284,7 +285,7 @@ def gae_statistics(mdp, pi, V, lams=None, num_envs: int = 4000, num_steps: int |
     num_envs = check_positive_int(num_envs, "num_envs")
     T = tabular.default_horizon(mdp) if num_steps is None else check_positive_int(num_steps, "num_steps")
     env = make_env("tabular", num_envs=num_envs, seed=int(seed), mdp=mdp, dtype=torch.float64)
-    batch = collect(env, _TablePolicy(pi), lambda obs: obs @ V, T)
+    batch = collect(env, _TablePolicy(pi), lambda obs: obs @ V, T, generator=torch.Generator().manual_seed(int(seed)))
     s0 = batch.obs[0].argmax(-1)
     a0 = batch.actions[0]
     S, A = mdp.num_states, mdp.num_actions
