@@ -3,11 +3,11 @@
 Every TRPO-style update in harl_mini — the exact tabular one of Chapter 4, the sampled one
 on neural policies, and HATRPO's per-agent step — goes through :func:`trpo_step`:
 
-1. solve ``(F + λI) s = g`` for the search direction by conjugate gradient, where ``g`` is
+1. solve ``(F + νI) s = g`` for the search direction by conjugate gradient, where ``g`` is
    the gradient of the surrogate and ``F`` (the Fisher matrix, i.e. the Hessian of the mean
    KL at the old parameters) is only available through products ``v ↦ F v``;
 2. scale the direction to the edge of the quadratic trust region,
-   ``β = sqrt(2δ / sᵀ(F + λI)s)``, so that ½ (βs)ᵀ F (βs) ≈ δ;
+   ``β = sqrt(2δ / sᵀ(F + νI)s)``, so that ½ (βs)ᵀ F (βs) ≈ δ;
 3. backtrack along ``βs`` (fractions 1, c, c², …) until the *true* KL is at most δ and the
    surrogate improves; if no fraction passes, keep the old parameters.
 
@@ -20,9 +20,9 @@ Symbol         Shape    Meaning
 ``g``          [P]      ∇_θ L(θ) at θ_old (surrogate gradient = policy gradient)
 ``Fvp``        [P]→[P]  v ↦ F v, the Fisher-vector product at θ_old
 ``delta``      scalar   KL radius δ
-``damping``    scalar   λ added to F (numerical safety; 0 in the exact tabular case)
-``s``          [P]      CG solution of (F + λI) s = g
-``beta``       scalar   sqrt(2δ / sᵀ(F + λI)s)
+``damping``    scalar   ν added to F (numerical safety; 0 in the exact tabular case)
+``s``          [P]      CG solution of (F + νI) s = g
+``beta``       scalar   sqrt(2δ / sᵀ(F + νI)s)
 =============  =======  ====================================================
 """
 
@@ -46,8 +46,10 @@ def conjugate_gradient(Avp: Callable[[torch.Tensor], torch.Tensor], b: torch.Ten
 
     Implements the search direction of Chapter 4, eq. ``eq-trpo-direction``: s ≈ F⁻¹ g.
     Starts from x = 0 and runs at most ``iters`` iterations (TRPO uses 10); stops early
-    once the squared residual ‖b − A x‖² falls below ``residual_tol``. In exact arithmetic
-    it is exact after ``len(b)`` iterations.
+    once the squared residual ‖b − A x‖² falls below ``residual_tol``. The k-th iterate
+    minimises ½ xᵀA x − bᵀx over the Krylov space span{b, Ab, …, A^{k−1}b}, so in exact
+    arithmetic it is exact after at most ``len(b)`` iterations (as many as A has distinct
+    eigenvalues). The local ``alpha`` is CG's own step length, not the book's α.
     """
     x = torch.zeros_like(b)
     r = b.clone()

@@ -94,3 +94,19 @@ def test_mean_kl_validates_weights():
         T.kl(p, _rand_policy(3, 4, 1))
     with pytest.raises(HarlMiniError, match=r"pis_new\[1\]"):
         T.agent_kl([p, p], [q, torch.ones(3, 2, dtype=F64)])
+
+
+def test_mean_tv_hand_computation_pinsker_jensen_and_weights():
+    p = torch.tensor([[0.5, 0.5], [1.0, 0.0], [0.2, 0.8]], dtype=F64)
+    q = torch.tensor([[0.9, 0.1], [0.0, 1.0], [0.2, 0.8]], dtype=F64)
+    w = torch.tensor([0.5, 0.25, 0.25], dtype=F64)
+    # TV per state: 0.4, 1.0, 0.0
+    assert float(T.divergence.mean_tv(p, q, w)) == pytest.approx(0.5 * 0.4 + 0.25 * 1.0, abs=1e-15)
+    for seed in range(20):  # Pinsker in every state, then Jensen: E_w TV <= sqrt(E_w KL / 2)
+        p, q = _rand_policy(5, 3, seed), _rand_policy(5, 3, 100 + seed, concentration=0.5)
+        w = _rand_policy(1, 5, 200 + seed)[0]
+        assert float(T.divergence.mean_tv(p, q, w)) <= math.sqrt(float(T.mean_kl(p, q, w)) / 2) + 1e-12
+    with pytest.raises(HarlMiniError, match="weights"):
+        T.divergence.mean_tv(p, q, torch.full((5,), 0.5, dtype=F64))
+    with pytest.raises(HarlMiniError, match="weights"):
+        T.divergence.mean_tv(p, q, torch.full((4,), 0.25, dtype=F64))

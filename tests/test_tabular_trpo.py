@@ -325,3 +325,152 @@ def test_trpo_bad_inputs_raise_naming_the_argument():
         T.exact_trpo_step(m, theta + torch.eye(m.num_states, m.num_actions, dtype=F64), 0.01, backtrack_coeff=1.5)
     with pytest.raises(HarlMiniError, match=r"^theta: expected shape"):
         T.exact_trpo_step(m, theta[:, :1], 0.01)
+
+
+# --------------------------------------------------------------------------- ε̃ bounds (issue 11)
+
+import math  # noqa: E402
+
+
+def _numpy_oracle(m, pi):
+    """V, A, ρ and d of π from plain numpy linear algebra, independently of harl_mini.tabular."""
+    import numpy as np
+
+    P, R, g, rho0, p = m.P.numpy(), m.R.numpy(), m.gamma, m.rho0.numpy(), pi.numpy()
+    P_pi = np.einsum("sa,sat->st", p, P)
+    V = np.linalg.solve(np.eye(len(rho0)) - g * P_pi, (p * R).sum(-1))
+    A = R + g * P @ V - V[:, None]
+    rho = np.linalg.solve(np.eye(len(rho0)) - g * P_pi.T, rho0)
+    return A, rho, (1 - g) * rho, float(rho0 @ V)
+
+
+def test_eps_tilde_and_the_mean_bounds_match_an_independent_computation():
+    """Each term of eq-mean-kl-bound and eq-cpi-bound recomputed with numpy: weights, constants, ε̃."""
+    import numpy as np
+
+    from harl_mini.tabular import trpo
+
+    for k in range(8):
+        m = _mdp(k)
+        pi, q = T.random_policy(m, seed=k), T.random_policy(m, seed=100 + k)
+        A, rho, d, J = _numpy_oracle(m, pi)
+        p, qq, gam = pi.numpy(), q.numpy(), m.gamma
+        eps_t = np.abs((qq * A).sum(-1)).max()
+        L = J + (rho[:, None] * qq * A).sum()
+        tv = 0.5 * np.abs(p - qq).sum(-1)
+        kl = (p * np.log(p / qq)).sum(-1)
+        scale = max(1.0, abs(L), eps_t / (1 - gam) ** 2)
+        assert float(trpo.eps_tilde(m, pi, q)) == pytest.approx(eps_t, rel=1e-10)
+        middle = L - 2 * gam * eps_t / (1 - gam) ** 2 * (d * tv).sum()
+        assert float(trpo.mean_tv_lower_bound(m, pi, q)) == pytest.approx(middle, abs=1e-10 * scale)
+        last = L - math.sqrt(2) * gam * eps_t / (1 - gam) ** 2 * math.sqrt((d * kl).sum())
+        assert float(trpo.mean_kl_lower_bound(m, pi, q)) == pytest.approx(last, abs=1e-10 * scale)
+        alpha = 0.3
+        mix = (1 - alpha) * p + alpha * qq
+        cpi = J + (rho[:, None] * mix * A).sum() - 2 * alpha**2 * gam * eps_t / ((1 - gam) * (1 - gam * (1 - alpha)))
+        assert float(trpo.cpi_lower_bound(m, pi, q, alpha)) == pytest.approx(cpi, abs=1e-10 * scale)
+
+
+def test_mean_kl_bound_on_random_pairs_touches_j_at_pi_and_is_second_order():
+    from harl_mini.tabular import trpo
+
+    n = 0
+    for k in range(10):
+        m = _mdp(k)
+        g = torch.Generator().manual_seed(k)
+        theta = _randn((m.num_states, m.num_actions), g, 1.5)
+        pi = T.softmax_policy(theta)
+        J0 = float(T.objective(m, pi))
+        assert float(trpo.mean_kl_lower_bound(m, pi, pi)) == pytest.approx(J0, abs=1e-10)
+        for scale in (0.05, 0.5, 2.0, 5.0):
+            for _ in range(8):
+                q = T.softmax_policy(theta + _randn(theta.shape, g, scale))
+                J = float(T.objective(m, q))
+                tol = 1e-10 * max(1.0, abs(J))
+                tv_bound, kl_bound = float(trpo.mean_tv_lower_bound(m, pi, q)), float(trpo.mean_kl_lower_bound(m, pi, q))
+                assert J >= tv_bound - tol and tv_bound >= kl_bound - tol
+                n += 1
+        # ε̃ and √D̄ both vanish linearly at π, so L − bound shrinks like t² along a direction
+        w = _randn(theta.shape, g)
+        gaps = [float(T.surrogate(m, pi, T.softmax_policy(theta + t * w))
+                      - trpo.mean_kl_lower_bound(m, pi, T.softmax_policy(theta + t * w))) for t in (1e-2, 1e-3)]
+        assert 50 < gaps[0] / gaps[1] < 200  # 100 for a quadratic, 10 for a linear penalty
+    assert n == 320
+
+
+def test_frozen_mean_kl_penalty_never_lets_the_bound_exceed_j_for_gamma_at_least_half():
+    from harl_mini.tabular import trpo
+
+    for k in range(6):
+        m = _mdp(k, gamma=[0.5, 0.7, 0.95][k % 3])
+        g = torch.Generator().manual_seed(k)
+        theta = _randn((m.num_states, m.num_actions), g, 1.5)
+        pi = T.softmax_policy(theta)
+        d, J0 = T.state_distribution(m, pi), float(T.objective(m, pi))
+        coef = math.sqrt(2) * m.gamma * float(T.advantage(m, pi).abs().max()) / (1 - m.gamma) ** 2
+        for scale in (0.01, 0.3, 3.0):
+            q = T.softmax_policy(theta + _randn(theta.shape, g, scale))
+            frozen = float(T.surrogate(m, pi, q)) - coef * math.sqrt(float(T.mean_kl(pi, q, d)))
+            assert frozen <= J0 + 1e-12
+        # with the π̃-dependent ε̃ instead, a small natural-gradient step raises the bound above J(π)
+        q = T.softmax_policy(theta + 1e-3 * T.natural_gradient(m, theta))
+        assert float(trpo.mean_kl_lower_bound(m, pi, q)) > J0
+
+
+def test_mean_kl_bound_edge_cases():
+    from harl_mini.tabular import trpo
+
+    m = _mdp(2)
+    pi = T.random_policy(m, seed=0)
+    drop = pi.clone()
+    drop[:, 0] = 0.0
+    drop = drop / drop.sum(-1, keepdim=True)
+    assert float(trpo.mean_kl_lower_bound(m, pi, drop)) == -math.inf  # KL = ∞ and ε̃ > 0
+    # ε̃ = 0 (here: q = π in every state with a finite KL is impossible, so use γ = 0 with a
+    # constant advantage): the penalty is 0, never nan
+    m0 = T.random_mdp(3, 2, gamma=0.5, seed=0)
+    m0 = T.FiniteMDP(m0.P, torch.zeros_like(m0.R), 0.5, m0.rho0)  # all rewards 0 ⇒ A ≡ 0 ⇒ ε̃ = 0
+    p0 = T.uniform_policy(m0)
+    q0 = torch.tensor([[1.0, 0.0]] * 3, dtype=F64)
+    out = float(trpo.mean_kl_lower_bound(m0, p0, q0))
+    assert out == pytest.approx(float(T.surrogate(m0, p0, q0)), abs=1e-12) and math.isfinite(out)
+    with pytest.raises(HarlMiniError, match=r"^alpha: expected a mixture weight in \[0, 1\]"):
+        trpo.cpi_lower_bound(m, pi, drop, 1.5)
+    with pytest.raises(HarlMiniError, match=r"^pi_target: "):
+        trpo.cpi_lower_bound(m, pi, pi[:, :1], 0.5)
+
+
+def test_cpi_bound_holds_for_mixtures_from_both_sides():
+    from harl_mini.tabular import trpo
+
+    for k in range(8):
+        m = _mdp(k)
+        g = torch.Generator().manual_seed(k)
+        pi = T.softmax_policy(_randn((m.num_states, m.num_actions), g, 1.5))
+        target = T.random_policy(m, seed=50 + k)
+        for alpha in (0.0, 0.05, 0.3, 1.0):
+            mix = (1 - alpha) * pi + alpha * target
+            J, L = float(T.objective(m, mix)), float(T.surrogate(m, pi, mix))
+            error = L - float(trpo.cpi_lower_bound(m, pi, target, alpha))
+            assert abs(J - L) <= error + 1e-10 * max(1.0, abs(J))
+            assert error <= 2 * float(trpo.eps_tilde(m, pi, target)) * m.gamma * alpha**2 / (1 - m.gamma) ** 2 + 1e-12
+
+
+def test_exact_trpo_step_is_npg_with_the_step_size_set_by_delta():
+    """Chapter 4, eq-trpo-npg: β = √(2δ/gᵀF⁺g) = (1−γ)√(2δ/E[A²]); the full step is npg_update(η=β)."""
+    for k in range(6):
+        m = _mdp(k, gamma=0.9)
+        g = torch.Generator().manual_seed(k)
+        theta = _randn((m.num_states, m.num_actions), g, 1.0)
+        pi = T.softmax_policy(theta)
+        d, adv = T.state_distribution(m, pi), T.advantage(m, pi)
+        gFg = float((T.policy_gradient(m, theta) * T.natural_gradient(m, theta)).sum())
+        for delta in (1e-3, 0.1):
+            res = T.exact_trpo_step(m, theta, delta)
+            assert res.beta == pytest.approx(math.sqrt(2 * delta / gFg), rel=1e-9)
+            assert res.beta == pytest.approx((1 - m.gamma) * math.sqrt(2 * delta / float((d[:, None] * pi * adv**2).sum())), rel=1e-9)
+            # compare policies: the logits may differ by per-state shifts that rounding can move.
+            # CG stops at ‖Fs − g‖ ≤ 1e-10 ‖g‖, so s carries a relative error of ~1e-10·cond(F) on
+            # F's range; the softmax is 1-Lipschitz, so probabilities move by ≲ β·1e-10·cond ≪ 1e-9.
+            full = T.softmax_policy(theta + res.beta * res.direction)
+            torch.testing.assert_close(full, T.softmax_policy(T.npg_update(theta, m, res.beta)), atol=1e-9, rtol=0)

@@ -187,3 +187,29 @@ def test_trpo_step_damping_and_zero_gradient_and_bad_delta():
     assert res.line_search.history[0][3] == "zero search direction"
     with pytest.raises(HarlMiniError, match=r"^delta: the KL radius must be positive"):
         trpo_step(theta, g, lambda v: F @ v, 0.0, evaluate)
+
+
+def test_cg_iterates_minimise_the_quadratic_over_the_krylov_space():
+    """The k-th CG iterate minimises q(x) = ½xᵀAx − bᵀx over span{b, Ab, …, A^{k−1}b} (Chapter 4).
+
+    Compared through q's value (a minimum; rounding moves it only at second order), with the
+    minimiser over the Krylov space computed from an orthonormal basis of it.
+    """
+    A = _spd(12, seed=3, cond=30.0)
+    b = torch.randn(12, generator=torch.Generator().manual_seed(4), dtype=F64)
+
+    def q(x):
+        return float(0.5 * x @ A @ x - b @ x)
+
+    krylov, values = [b], []
+    for k in range(1, 8):
+        basis, _ = torch.linalg.qr(torch.stack(krylov, 1))
+        best = q(basis @ torch.linalg.solve(basis.T @ A @ basis, basis.T @ b))
+        x_k = conjugate_gradient(lambda v: A @ v, b, iters=k, residual_tol=0.0)
+        assert abs(q(x_k) - best) <= 1e-10 * abs(best), k
+        # a different point of the same space is worse
+        other = x_k + 1e-3 * basis[:, -1]
+        assert q(other) > q(x_k)
+        values.append(q(x_k))
+        krylov.append(A @ krylov[-1])
+    assert all(v1 < v0 for v0, v1 in zip(values, values[1:]))  # strictly decreasing here

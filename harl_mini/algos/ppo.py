@@ -1,21 +1,28 @@
 """Proximal Policy Optimization with the clipped surrogate (Chapter 5; Schulman et al. 2017).
 
+Each minibatch step minimises −mean_t min(ξ_t Â_t, clip(ξ_t, 1−ε_clip, 1+ε_clip) Â_t) plus the
+value and entropy terms (Chapter 5, eqs. ``eq-ppo-clip`` and ``eq-ppo-loss``), with the ratio
+ξ_t(θ) = π_θ(a_t|s_t)/π_old(a_t|s_t) (``ratio``; the PPO paper writes r_t(θ)). mean_t is the
+**batch mean**: every time step has weight 1, so states are weighted by their undiscounted
+frequency in the batch, not by the discounted visitation d_π of the exact objective
+:func:`harl_mini.tabular.trpo.ppo_objective` (Chapter 4, §4.4).
+
 Implementation details (CleanRL style: each item names the lines that implement it; a
 test keeps the line numbers honest):
 
-1. [L140] Vectorised rollouts of ``num_steps`` steps in ``num_envs`` copies (``collect``).
-2. [L141–142] GAE(γ, λ) advantages and TD(λ) value targets; truncation bootstraps from the final
+1. [L147] Vectorised rollouts of ``num_steps`` steps in ``num_envs`` copies (``collect``).
+2. [L148–149] GAE(γ, λ) advantages and TD(λ) value targets; truncation bootstraps from the final
    observation, termination never does (``harl_mini.advantages.gae``).
-3. [L124–125, L127] Separate policy and value networks, orthogonal init (gains √2 hidden, 0.01 policy
+3. [L131–132, L134] Separate policy and value networks, orthogonal init (gains √2 hidden, 0.01 policy
    head, 1 value head; ``harl_mini.nets``), one Adam optimiser with eps = 1e-5.
-4. [L135–137] Optional linear annealing of the learning rate to 0 over the run.
-5. [L151–153] ``update_epochs`` passes over the batch in ``num_minibatches`` shuffled minibatches.
-6. [L158] Advantages standardised per minibatch (mean 0, std 1; eps 1e-8).
-7. [L159] Clipped surrogate loss −mean(min(r Â, clip(r, 1−ε, 1+ε) Â)) (``losses.ppo_clip_loss``).
-8. [L162–164, L166] Value loss ½ mean (V − V_targ)², optionally clipped around the old value estimate.
-9. [L168] Entropy bonus: loss = L_clip − c_ent · H + c_vf · L_V.
-10. [L173] Global gradient-norm clipping at ``max_grad_norm``.
-11. [L178–180, L187, L191] Diagnostics: k3 estimate of KL(π_old ‖ π_new) = mean((r − 1) − log r), clip fraction,
+4. [L142–144] Optional linear annealing of the learning rate to 0 over the run.
+5. [L158–160] ``update_epochs`` passes over the batch in ``num_minibatches`` shuffled minibatches.
+6. [L165] Advantages standardised per minibatch (mean 0, std 1; eps 1e-8).
+7. [L166] Clipped surrogate loss −mean(min(ξ Â, clip(ξ, 1−ε_clip, 1+ε_clip) Â)) (``losses.ppo_clip_loss``).
+8. [L169–171, L173] Value loss ½ mean (V − V_targ)², optionally clipped around the old value estimate.
+9. [L175] Entropy bonus: loss = L_clip − c_ent · H + c_vf · L_V.
+10. [L180] Global gradient-norm clipping at ``max_grad_norm``.
+11. [L185–187, L194, L198] Diagnostics: k3 estimate of KL(π_old ‖ π_new) = mean((ξ − 1) − log ξ), clip fraction,
     explained variance; optional early stop of the epochs when KL > ``target_kl``.
 
 Quick facts: on-policy; discrete (Categorical) and continuous (diagonal Gaussian,
@@ -32,7 +39,7 @@ Symbol          Shape       Meaning
 ``adv``         [N]         Â_t = GAE(γ, λ)
 ``ret``         [N]         V_targ = Â_t + V_old(s_t)
 ``logp``        [M]         log π_θ(a_t | s_t) of a minibatch under the current θ
-``ratio``       [M]         r_t(θ) = exp(logp − logp_old)
+``ratio``       [M]         ξ_t(θ) = exp(logp − logp_old)
 ==============  ==========  ============================================================
 
 Hyperparameters (:class:`PPOConfig`; defaults tuned on CartPole-v1, see
@@ -49,7 +56,7 @@ Name                   Default      Meaning
 ``anneal_lr``          True         linear decay of ``lr`` to 0 over ``steps``
 ``update_epochs``      20           passes over each batch
 ``num_minibatches``    1            minibatches per pass (M = N / num_minibatches)
-``clip_eps``           0.2          ε of the clipped ratio
+``clip_eps``           0.2          ε_clip of the clipped ratio
 ``clip_vloss``         False        clip the value update to ±ε around the old V
 ``vf_coef``            0.5          c_vf, weight of the value loss
 ``ent_coef``           0.0          c_ent, weight of the entropy bonus

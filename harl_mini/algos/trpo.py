@@ -1,33 +1,38 @@
 """Trust Region Policy Optimization on neural policies (Chapter 4; Schulman et al. 2015).
 
-Each iteration solves the trust-region problem (TRPO eq. 12, convention U)
+Each iteration solves the sampled form of the trust-region problem (Chapter 4, eqs.
+``eq-trpo-problem`` and ``eq-trpo-sample-surrogate``; TRPO eq. 12, convention U)
 
-    maximise_θ  L(θ) = mean_t[ r_t(θ) Â_t ]   subject to   mean_t KL(π_old(·|s_t) ‖ π_θ(·|s_t)) ≤ δ
+    maximise_θ  L(θ) = mean_t[ ξ_t(θ) Â_t ]   subject to   mean_t KL(π_old(·|s_t) ‖ π_θ(·|s_t)) ≤ δ
 
+where ξ_t(θ) = π_θ(a_t|s_t)/π_old(a_t|s_t) is the probability ratio (``ratio``; the PPO paper
+writes r_t(θ)) and mean_t is the **batch mean**: every time step has weight 1, so states are
+weighted by their undiscounted frequency in the batch, not by the discounted visitation d_π
+of the exact problem (:func:`harl_mini.tabular.trpo.exact_trpo_step`). It is solved
 approximately, with one call to :func:`harl_mini.trust_region.trpo_step` (conjugate
-gradient on (F + λI) s = g, step length β = sqrt(2δ / sᵀ(F+λI)s), backtracking line search
+gradient on (F + νI) s = g, step length β = sqrt(2δ / sᵀ(F+νI)s), backtracking line search
 on the true KL and the surrogate), then refits the value function by regression.
 
 Implementation details (each item names the lines that implement it; a test keeps the
 line numbers honest):
 
-1. [L255–257] Vectorised rollouts, GAE(γ, λ) advantages with truncation bootstrapping
+1. [L260–262] Vectorised rollouts, GAE(γ, λ) advantages with truncation bootstrapping
    (``collect``, ``harl_mini.advantages.gae``).
-2. [L263] Advantages standardised over the whole batch (mean 0, std 1).
-3. [L269, L271] Surrogate L(θ) = mean(r(θ) Â) via ``losses.surrogate_objective``; its gradient at
-   θ_old is the policy gradient g.
-4. [L157–158, L161, L276–277, L279] Fisher-vector products by double backpropagation of the mean *true* KL
+2. [L268] Advantages standardised over the whole batch (mean 0, std 1).
+3. [L274, L276] Surrogate L(θ) = mean(ξ(θ) Â) via ``losses.surrogate_objective``; its gradient at
+   θ_old is the batch's policy-gradient estimate g (time steps weighted equally, no γ^t).
+4. [L162–163, L166, L281–282, L284] Fisher-vector products by double backpropagation of the mean *true* KL
    (Categorical: Σ_a π_old log(π_old/π_θ); diagonal Gaussian: the closed form, summed over
    action dimensions), optionally on a random subsample of the batch (TRPO used 10 %).
    Unlike HARL's discrete HATRPO, the KL is π_old-weighted, so F is the Fisher matrix.
-5. [L290–291] Damping λ = ``damping`` added inside ``trpo_step`` (CG solves (F + λI) s = g, and
-   the step length uses sᵀ(F + λI)s, as in Spinning Up and HARL).
-6. [L286–287, L292–294] Line search: the true mean KL ≤ δ and the surrogate improves (and, if
+5. [L295–296] Damping ν = ``damping`` added inside ``trpo_step`` (CG solves (F + νI) s = g, and
+   the step length uses sᵀ(F + νI)s, as in Spinning Up and HARL).
+6. [L291–292, L297–299] Line search: the true mean KL ≤ δ and the surrogate improves (and, if
    ``accept_ratio`` > 0, improves by at least that fraction of the linear prediction);
    if no fraction of the step passes, the policy is left unchanged.
-7. [L298–300] Value function fitted after the policy step by Adam regression on the TD(λ)
+7. [L303–305] Value function fitted after the policy step by Adam regression on the TD(λ)
    targets, ``vf_epochs`` passes of ``vf_minibatches`` minibatches.
-8. [L309–313] Diagnostics: KL and surrogate gain of the accepted step, number of backtracks,
+8. [L314–318] Diagnostics: KL and surrogate gain of the accepted step, number of backtracks,
    entropy, explained variance.
 
 Constants of the trust-region step (TRPO paper / Spinning Up / HARL; see theory reference §2d):
@@ -37,7 +42,7 @@ Constant             Here      Source
 ===================  ========  =====================================================
 δ (``delta``)        0.01      TRPO App. E (all tasks), Spinning Up, HARL
 CG iterations        10        TRPO §C ("k = 10 quite effective"), Spinning Up, HARL
-damping λ            0.1       Spinning Up (Hv → (αI + H)v with α = 0.1), HARL
+damping ν            0.1       Spinning Up (Hv → (H + νI)v with ν = 0.1), HARL
 backtrack coeff      0.8       Spinning Up, HARL (the paper does not give one)
 max backtracks       10        Spinning Up, HARL
 ``accept_ratio``     0.0       Spinning Up: accept any improvement with KL ≤ δ
@@ -71,7 +76,7 @@ Name                   Default      Meaning
 ``lam``                0.97         GAE λ
 ``delta``              0.01         KL radius δ
 ``cg_iters``           10           conjugate-gradient iterations
-``damping``            0.1          λ added to the Fisher matrix
+``damping``            0.1          ν added to the Fisher matrix
 ``backtrack_coeff``    0.8          line-search shrink factor
 ``max_backtracks``     10           line-search steps after the full step
 ``accept_ratio``       0.0          minimum actual / expected improvement

@@ -6,7 +6,8 @@ comparing, in every state s, the two action distributions π(· | s) and π̃(·
 * D_KL(p ‖ q) = Σ_a p(a) log(p(a) / q(a)) (eq. ``eq-kl``), with 0 · log 0 = 0 and
   +∞ where p(a) > 0 = q(a);
 * D_KL^max(π, π̃) = max_s D_KL(π(· | s) ‖ π̃(· | s)), old policy first (eq. ``eq-kl-max``);
-* D_TV(p ‖ q) = ½ Σ_a |p(a) − q(a)| (eq. ``eq-tv``), and its max over states.
+* D_TV(p ‖ q) = ½ Σ_a |p(a) − q(a)| (eq. ``eq-tv``), its max over states and its
+  weighted mean (Achiam et al.'s mean-TV bound, Chapter 4, eq. ``eq-mean-kl-bound``).
 
 For a cooperative game, apply them per agent (:func:`agent_kl`) or to the product
 policies (:func:`joint_kl`); for product policies the KL adds up over agents
@@ -25,7 +26,7 @@ from harl_mini.errors import HarlMiniError, as_float64, check_distribution, chec
 from harl_mini.tabular import game as _g
 from harl_mini.tabular import mdp as _m
 
-__all__ = ["kl", "kl_max", "mean_kl", "tv", "tv_max", "agent_kl", "joint_kl"]
+__all__ = ["kl", "kl_max", "mean_kl", "tv", "tv_max", "mean_tv", "agent_kl", "joint_kl"]
 
 
 def _pair(p, q, p_name: str = "p", q_name: str = "q") -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,6 +37,14 @@ def _pair(p, q, p_name: str = "p", q_name: str = "q") -> tuple[torch.Tensor, tor
     check_shape(q, list(p.shape), q_name)
     check_distribution(q, q_name, atol=_m._ATOL)
     return p, q
+
+
+def _state_weights(weights, num_states: int) -> torch.Tensor:
+    """A probability distribution over the states (the weights of mean_kl and mean_tv)."""
+    w = as_float64(weights, "weights")
+    check_shape(w, [num_states], "weights")
+    check_distribution(w, "weights", atol=_m._ATOL)
+    return w
 
 
 def _kl_rows(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -101,9 +110,7 @@ def mean_kl(p, q, weights) -> torch.Tensor:
     ===========  =======  ==============================================
     """
     p, q = _pair(p, q)
-    w = as_float64(weights, "weights")
-    check_shape(w, [p.shape[0]], "weights")
-    check_distribution(w, "weights", atol=_m._ATOL)
+    w = _state_weights(weights, p.shape[0])
     per_state = _kl_rows(p, q)
     # states of weight 0 contribute 0 even where KL_s = +inf
     return torch.where(w > 0, w * per_state, torch.zeros_like(w)).sum()
@@ -141,6 +148,25 @@ def tv_max(p, q) -> torch.Tensor:
     ==========  =======  ==============================================
     """
     return tv(p, q).max()
+
+
+def mean_tv(p, q, weights) -> torch.Tensor:
+    r"""State-averaged total variation, a 0-dim tensor: Σ_s w(s) D_TV(p(· | s), q(· | s)).
+
+    With w = d_π it is the middle term of Chapter 4, eq. ``eq-mean-kl-bound`` (Achiam et al.
+    2017, Corollary 1): E_{s∼d_π} D_TV ≤ √(D̄_KL / 2) by Pinsker in every state and Jensen.
+
+    ===========  =======  ==============================================
+    Symbol       Shape    Meaning
+    ===========  =======  ==============================================
+    ``p``        [S, n]   old policy π
+    ``q``        [S, n]   new policy π̃
+    ``weights``  [S]      a probability distribution over states
+    returns      []       Σ_s w(s) TV_s
+    ===========  =======  ==============================================
+    """
+    p, q = _pair(p, q)
+    return (_state_weights(weights, p.shape[0]) * tv(p, q)).sum()
 
 
 def agent_kl(pis, pis_new) -> torch.Tensor:

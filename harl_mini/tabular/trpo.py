@@ -17,9 +17,11 @@ Symbol          Shape     Meaning
 ``rho``         [S]       ρ_π, visitation of the old policy
 ``d``           [S]       d_π = (1−γ) ρ_π
 ``eps``         scalar    ε = max_{s,a} |A^π(s, a)| (over all pairs, visited or not)
+``eps_tilde``   scalar    ε̃(π̃) = max_s |Σ_a π̃(a|s) A^π(s, a)| (Kakade–Langford, Achiam et al.)
 ``C``           scalar    4εγ/(1−γ)², TRPO's penalty coefficient
-``alpha``       scalar    D_TV^max(π, π̃)
+``alpha``       scalar    D_TV^max(π, π̃); for a mixture (1−α)π + απ', its weight
 ``kl_max``      scalar    D_KL^max(π, π̃) = max_s KL(π(·|s) ‖ π̃(·|s))
+``mean_kl``     scalar    D̄_KL(π, π̃) = Σ_s d_π(s) KL(π(·|s) ‖ π̃(·|s)), exact (not a batch mean)
 ``delta``       scalar    trust-region radius on the mean KL under d_π
 ``clip_eps``    scalar    PPO's clip range ε_clip
 ==============  ========  =====================================================
@@ -38,7 +40,7 @@ import torch
 from harl_mini.errors import HarlMiniError, check_positive_int
 from harl_mini.losses import ppo_clip_objective
 from harl_mini.tabular import mdp as _m
-from harl_mini.tabular.divergence import kl_max, mean_kl, tv_max
+from harl_mini.tabular.divergence import kl_max, mean_kl, mean_tv, tv_max
 from harl_mini.tabular.mdp import (
     DTYPE,
     FiniteMDP,
@@ -58,6 +60,10 @@ __all__ = [
     "trpo_lower_bound",
     "tv_lower_bound",
     "sharp_bound",
+    "eps_tilde",
+    "cpi_lower_bound",
+    "mean_tv_lower_bound",
+    "mean_kl_lower_bound",
     "exact_trpo_step",
     "MinorizeMaximizeResult",
     "minorize_maximize_step",
@@ -195,6 +201,118 @@ def sharp_bound(mdp: FiniteMDP, pi, pi_new) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------
+# Bounds with ε̃: Kakade–Langford's mixtures and Achiam et al.'s mean divergences
+# ---------------------------------------------------------------------------------------
+
+
+def eps_tilde(mdp: FiniteMDP, pi, pi_new) -> torch.Tensor:
+    r"""ε̃(π̃) = max_s |Σ_a π̃(a|s) A^π(s, a)| (0-dim tensor, differentiable in π̃).
+
+    The scale of the bounds of Chapter 4, eqs. ``eq-cpi-bound`` (with π̃ = the target π' of
+    the mixture; Kakade & Langford 2002, Theorem 4.1) and ``eq-mean-kl-bound`` (Achiam et al.
+    2017, Corollary 1). Unlike ε of :func:`penalty_constant` it averages over the actions of
+    π̃, so ε̃(π) = 0; like ε, the maximum runs over **all** states, visited or not.
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``pi``      [S, A]   old policy π (supplies A^π)
+    ``pi_new``  [S, A]   the policy whose actions are averaged
+    returns     []       ε̃ ≤ ε
+    ==========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi, pi_new = _policies(mdp, pi, pi_new)
+    return (pi_new * advantage(mdp, pi)).sum(-1).abs().max()
+
+
+def cpi_lower_bound(mdp: FiniteMDP, pi, pi_target, alpha) -> torch.Tensor:
+    r"""Kakade–Langford's bound for the mixture π_α = (1−α)π + απ': a lower bound on J(π_α).
+
+    Implements Chapter 4, eq. ``eq-cpi-bound`` (Kakade & Langford 2002, Theorem 4.1, in
+    convention U; theory reference §1d):
+    J(π_α) ≥ L_π(π_α) − 2α²γε̃(π') / ((1−γ)(1 − γ(1−α))), ε̃(π') = max_s |Σ_a π'(a|s) A^π(s,a)|.
+    The same term bounds |J(π_α) − L_π(π_α)| from both sides; with 1 − γ(1−α) ≥ 1 − γ it
+    gives TRPO's eq. (6), J(π_α) ≥ L_π(π_α) − 2ε̃γα²/(1−γ)². Here L_π(π_α) − J(π) = α Σ_s ρ_π(s)
+    Σ_a π'(a|s) A^π(s,a), α times Kakade–Langford's policy advantage (unnormalised).
+
+    ==============  =======  ===========================================
+    Symbol          Shape    Meaning
+    ==============  =======  ===========================================
+    ``pi``          [S, A]   current policy π
+    ``pi_target``   [S, A]   target policy π' of the mixture
+    ``alpha``       scalar   mixture weight α ∈ [0, 1]
+    returns         []       L_π(π_α) − 2α²γε̃(π')/((1−γ)(1−γ(1−α)))
+    ==============  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi, pi_target = _policies(mdp, pi, pi_target, ("pi", "pi_target"))
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0.0 <= float(alpha) <= 1.0:
+        raise HarlMiniError(f"alpha: expected a mixture weight in [0, 1], got {alpha!r}")
+    a, g = float(alpha), mdp.gamma
+    mixture = (1.0 - a) * pi + a * pi_target
+    error = 2.0 * a**2 * g * eps_tilde(mdp, pi, pi_target) / ((1.0 - g) * (1.0 - g * (1.0 - a)))
+    return surrogate(mdp, pi, mixture) - error
+
+
+def _mean_divergence_coefficient(mdp: FiniteMDP, pi: torch.Tensor, pi_new: torch.Tensor) -> torch.Tensor:
+    """2γε̃(π̃)/(1−γ)², the coefficient of E_{s∼d_π} D_TV in Achiam et al.'s bound."""
+    g = mdp.gamma
+    return 2.0 * g * eps_tilde(mdp, pi, pi_new) / (1.0 - g) ** 2
+
+
+def mean_tv_lower_bound(mdp: FiniteMDP, pi, pi_new) -> torch.Tensor:
+    r"""Achiam et al.'s mean-TV bound: L_π(π̃) − (2γε̃/(1−γ)²) E_{s∼d_π} D_TV ≤ J(π̃) (0-dim tensor).
+
+    Implements the middle term of Chapter 4, eq. ``eq-mean-kl-bound`` (Achiam et al. 2017,
+    Corollary 1, converted to convention U: their d^π is our d_π, J and A are unnormalised
+    in both): J(π̃) ≥ L_π(π̃) − (2γε̃/(1−γ)²) Σ_s d_π(s) D_TV(π(·|s), π̃(·|s)), with ε̃ of
+    :func:`eps_tilde`. States are weighted by the *old* policy's normalised visitation.
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``pi``      [S, A]   old policy π
+    ``pi_new``  [S, A]   candidate π̃
+    returns     []       the lower bound
+    ==========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi, pi_new = _policies(mdp, pi, pi_new)
+    d = state_distribution(mdp, pi)
+    return surrogate(mdp, pi, pi_new) - _mean_divergence_coefficient(mdp, pi, pi_new) * mean_tv(pi, pi_new, d)
+
+
+def mean_kl_lower_bound(mdp: FiniteMDP, pi, pi_new) -> torch.Tensor:
+    r"""The mean-KL bound: L_π(π̃) − (√2 γ ε̃/(1−γ)²) √D̄_KL(π, π̃) ≤ J(π̃) (0-dim tensor).
+
+    Implements Chapter 4, eq. ``eq-mean-kl-bound`` (Achiam et al. 2017, Corollary 1, with
+    Pinsker D_TV ≤ √(KL/2) in every state and Jensen E√x ≤ √(E x)):
+    J(π̃) ≥ L_π(π̃) − (√2 γ ε̃ / (1−γ)²) √(D̄_KL(π, π̃)), where
+    D̄_KL(π, π̃) = Σ_s d_π(s) KL(π(·|s) ‖ π̃(·|s)) is the exact mean KL of TRPO's constraint
+    (old policy first, weighted by the old policy's d_π) and ε̃ = :func:`eps_tilde`. Pinsker
+    holds in either argument order, so the bound also holds with KL(π̃ ‖ π) (Achiam et al.'s
+    order). Equality at π̃ = π (ε̃ = D̄_KL = 0); −∞ when π̃ drops an action π uses.
+
+    ===========  =======  ===========================================
+    Symbol       Shape    Meaning
+    ===========  =======  ===========================================
+    ``pi``       [S, A]   old policy π
+    ``pi_new``   [S, A]   candidate π̃
+    ``mean_kl``  []       D̄_KL(π, π̃) under d_π
+    returns      []       the lower bound
+    ===========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi, pi_new = _policies(mdp, pi, pi_new)
+    d = state_distribution(mdp, pi)
+    coefficient = _mean_divergence_coefficient(mdp, pi, pi_new)
+    penalty = coefficient * torch.sqrt(mean_kl(pi, pi_new, d) / 2.0)
+    # ε̃ = 0 makes the penalty 0 even where the KL is +inf (0·inf would be nan)
+    return surrogate(mdp, pi, pi_new) - torch.where(coefficient > 0, penalty, torch.zeros_like(penalty))
+
+
+# ---------------------------------------------------------------------------------------
 # The practical TRPO step, exactly
 # ---------------------------------------------------------------------------------------
 
@@ -213,8 +331,10 @@ def exact_trpo_step(mdp: FiniteMDP, theta, delta, cg_iters=None, backtrack_coeff
     * evaluate(θ) = (L(θ) − L(θ_old), D̄_KL(θ_old, θ)), both exact.
 
     F is singular (one null direction per state); g lies in its range, so CG from 0 finds
-    the minimum-norm solution F⁺g, i.e. the natural gradient (up to CG's stopping rule
-    ‖F s − g‖² ≤ 1e-10, the shared default of ``trpo_step``). The returned :class:`~harl_mini.trust_region.TRPOStepResult`
+    the minimum-norm solution F⁺g, i.e. the natural gradient (up to CG's stopping rule,
+    ‖F s − g‖² ≤ 1e-20·‖g‖² here). So the full step θ_old + βs is the natural policy gradient
+    step of Chapter 3 (``harl_mini.tabular.npg_update``) with the step size η = β =
+    √(2δ / gᵀF⁺g) set by δ (Chapter 4, eq. ``eq-trpo-npg``). The returned :class:`~harl_mini.trust_region.TRPOStepResult`
     holds ``theta`` and ``direction`` reshaped to [S, A]; ``line_search.history`` shows every
     fraction tried and why it was rejected ("kl > delta", "no improvement").
 
@@ -350,13 +470,16 @@ def minorize_maximize_step(mdp: FiniteMDP, pi) -> MinorizeMaximizeResult:
     M_i(π̃) = L_{π_i}(π̃) − C D_KL^max(π_i, π̃), C = 4εγ/(1−γ)². Since J ≥ M_i with equality at
     π_i, J(π_{i+1}) ≥ M_i(π_{i+1}) ≥ M_i(π_i) = J(π_i): J is monotone.
 
-    How the maximum is found (no gradient steps): M_i is concave in the policy table. In
-    epigraph form, maximise Σ_s ρ(s)⟨π̃_s, A_s⟩ − C t subject to KL(π_s ‖ π̃_s) ≤ t for all s.
-    Its KKT conditions say that on each state with a non-constant advantage
-    π̃(a|s) ∝ π(a|s) / (μ_s − A(s,a)) with μ_s > max_a A(s,a) set so that the state's KL equals
-    t, and t is set so that the multipliers κ_s = 1/Σ_a π(a|s)/(μ_s − A(s,a)) satisfy
-    Σ_s ρ(s) κ_s = C. Both conditions are monotone in their unknown, and two nested
-    bisections (in log-space, 64 steps each) solve them to round-off. States with ρ = 0 or a
+    How the maximum is found (no gradient steps): M_i is concave in the policy table (L is
+    linear in π̃; KL(π_s ‖ π̃_s) = const − Σ_a π_s log π̃_s is convex in π̃_s; a maximum of
+    convex functions is convex; C ≥ 0). In epigraph form, maximise Σ_s ρ(s)⟨π̃_s, A_s⟩ − C t
+    subject to KL(π_s ‖ π̃_s) ≤ t for all s. Its KKT conditions say that on each state with a
+    non-constant advantage π̃(a|s) ∝ π(a|s) / (μ_s − A(s,a)) with μ_s > max_a A(s,a) set so
+    that the state's KL equals t, and t is set so that the multipliers
+    κ_s = 1/Σ_a π(a|s)/(μ_s − A(s,a)) satisfy Σ_s ρ(s) κ_s = C: S + 1 unknowns (one μ_s per
+    such state, and t). Each condition is monotone in its unknown, so nested bisection (an
+    outer one on log t; inside it one per state on μ_s, vectorised; 64 steps each, in
+    log-space) solves them to round-off. States with ρ = 0 or a
     constant advantage keep π. π must be strictly positive (e.g. a softmax policy): KL from
     a policy with zeros is not handled by this family. For γ = 0, C = 0 and the maximiser is
     the greedy policy with respect to A.
@@ -396,22 +519,25 @@ def minorize_maximize_step(mdp: FiniteMDP, pi) -> MinorizeMaximizeResult:
 def ppo_objective(mdp: FiniteMDP, pi_old, pi_new, clip_eps) -> torch.Tensor:
     r"""PPO's clipped surrogate evaluated exactly over all states and actions (0-dim tensor).
 
-    Implements Chapter 5, eq. ``eq-ppo-clip`` (PPO eq. 7) in expectation:
-    L^CLIP = Σ_s d_{π_old}(s) Σ_a π_old(a|s) min(r A, clip(r, 1−ε, 1+ε) A),
-    r = π_new(a|s)/π_old(a|s), A = A^{π_old}(s, a), through
+    Implements Chapter 5, eq. ``eq-ppo-clip`` (PPO eq. 7) in expectation under d_π:
+    L^CLIP = Σ_s d_{π_old}(s) Σ_a π_old(a|s) min(ξ A, clip(ξ, 1−ε_clip, 1+ε_clip) A),
+    ξ = π_new(a|s)/π_old(a|s), A = A^{π_old}(s, a), through
     :func:`harl_mini.losses.ppo_clip_objective`. It is the expectation of the sampled PPO
-    objective under (s, a) ∼ d_{π_old} π_old. Without the clip it would be
-    Σ_s d Σ_a π_new A = (1−γ)(L_{π_old}(π_new) − J(π_old)); so (1/(1−γ)) L^CLIP agrees with
-    TRPO's surrogate gain L − J while every ratio stays in [1−ε, 1+ε] (in particular to first
-    order at π_new = π_old) and is never above it. Where π_old(a|s) = 0 the term is 0.
+    objective under (s, a) ∼ d_{π_old} π_old, i.e. with states weighted by the discounted
+    visitation. The batch mean of :mod:`harl_mini.algos.ppo` weights every time step equally
+    instead (undiscounted), a different state weighting (Chapter 4, §4.4). Without the clip
+    it would be Σ_s d Σ_a π_new A = (1−γ)(L_{π_old}(π_new) − J(π_old)); so (1/(1−γ)) L^CLIP
+    agrees with TRPO's surrogate gain L − J while every ratio stays in [1−ε_clip, 1+ε_clip]
+    (in particular to first order at π_new = π_old) and is never above it. Where
+    π_old(a|s) = 0 the term is 0.
 
     ==============  =======  ===========================================
     Symbol          Shape    Meaning
     ==============  =======  ===========================================
     ``pi_old``      [S, A]   π_old (supplies d and A)
     ``pi_new``      [S, A]   π_new (may require grad)
-    ``clip_eps``    scalar   ε ≥ 0
-    ``r``           [S, A]   π_new / π_old
+    ``clip_eps``    scalar   ε_clip ≥ 0
+    ``ratio``       [S, A]   ξ = π_new / π_old
     returns         []       L^CLIP
     ==============  =======  ===========================================
     """
@@ -422,5 +548,5 @@ def ppo_objective(mdp: FiniteMDP, pi_old, pi_new, clip_eps) -> torch.Tensor:
     adv = advantage(mdp, pi_old)
     d = state_distribution(mdp, pi_old)
     used = pi_old > 0
-    r = torch.where(used, pi_new / torch.where(used, pi_old, torch.ones_like(pi_old)), torch.ones_like(pi_old))
-    return (d.unsqueeze(-1) * pi_old * ppo_clip_objective(r, adv, float(clip_eps))).sum()
+    ratio = torch.where(used, pi_new / torch.where(used, pi_old, torch.ones_like(pi_old)), torch.ones_like(pi_old))
+    return (d.unsqueeze(-1) * pi_old * ppo_clip_objective(ratio, adv, float(clip_eps))).sum()

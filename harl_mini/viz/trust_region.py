@@ -8,9 +8,9 @@ is imported only inside the widget functions.
 
 Contents:
 
-* :func:`plot_clip_objective` — PPO's clipped objective min(r A, clip(r, 1−ε, 1+ε) A) as a
-  function of the ratio r, for A > 0 or A < 0; :func:`clip_objective_explorer` adds an ε
-  slider;
+* :func:`plot_clip_objective` — PPO's clipped objective min(ξ A, clip(ξ, 1−ε, 1+ε) A) as a
+  function of the probability ratio ξ (the PPO paper's r_t), for A > 0 or A < 0, with
+  ε = ε_clip; :func:`clip_objective_explorer` adds an ε slider;
 * :func:`trpo_bound_curves` / :func:`plot_trpo_bound` — J(π̃), L_π(π̃), the two lower
   bounds of TRPO's Theorem 1 and the two-sided sharp band, along a path of softmax
   policies θ + t·direction moving away from π;
@@ -78,18 +78,18 @@ def _real(x, name: str, low: float | None = None, high: float | None = None, ope
 
 
 def plot_clip_objective(clip_eps: float = 0.2, adv_sign: int = 1, ax=None, r_max: float = 2.0):
-    """Draw min(r A, clip(r, 1−ε, 1+ε) A) against the ratio r for one advantage A = ±1.
+    """Draw min(ξ A, clip(ξ, 1−ε, 1+ε) A) against the ratio ξ for one advantage A = ±1.
 
     The curve is computed by :func:`harl_mini.losses.ppo_clip_objective`, the function the
-    PPO loss uses. The unclipped surrogate r·A is drawn dashed, the band [1−ε, 1+ε] is
-    shaded, and the part of the r axis where the objective is flat (gradient 0, no
+    PPO loss uses. The unclipped surrogate ξ·A is drawn dashed, the band [1−ε, 1+ε] is
+    shaded, and the part of the ξ axis where the objective is flat (gradient 0, no
     incentive to move further) is marked in red.
 
     Args:
-        clip_eps: ε ∈ [0, 1).
+        clip_eps: ε = ε_clip ∈ [0, 1).
         adv_sign: +1 (A = 1, a good action) or −1 (A = −1, a bad one).
         ax: matplotlib Axes; a new figure is created when omitted.
-        r_max: right end of the r axis (> 1 + ε).
+        r_max: right end of the ξ axis (> 1 + ε).
 
     Returns:
         The matplotlib Axes.
@@ -106,16 +106,16 @@ def plot_clip_objective(clip_eps: float = 0.2, adv_sign: int = 1, ax=None, r_max
     r = torch.linspace(0.0, r_max, 401, dtype=torch.float64)
     A = torch.full_like(r, float(adv_sign))
     clipped = ppo_clip_objective(r, A, eps)
-    ax.axvspan(1 - eps, 1 + eps, color="tab:blue", alpha=0.08, lw=0, label=r"$[1-\epsilon,\,1+\epsilon]$")
-    ax.plot(r, r * A, ls="--", color="0.5", lw=1.2, label=r"$r\,A$ (unclipped)")
-    ax.plot(r, clipped, color="tab:blue", lw=2.2, label=r"$\min(rA,\ \mathrm{clip}(r)A)$")
+    ax.axvspan(1 - eps, 1 + eps, color="tab:blue", alpha=0.08, lw=0, label=r"$[1-\epsilon_{\mathrm{clip}},\,1+\epsilon_{\mathrm{clip}}]$")
+    ax.plot(r, r * A, ls="--", color="0.5", lw=1.2, label=r"$\xi\,A$ (unclipped)")
+    ax.plot(r, clipped, color="tab:blue", lw=2.2, label=r"$\min(\xi A,\ \mathrm{clip}(\xi)A)$")
     flat = (r > 1 + eps) if adv_sign > 0 else (r < 1 - eps)
     ax.plot(r[flat], clipped[flat], color="tab:red", lw=3.0, alpha=0.7, label="flat: gradient 0")
     ax.plot([1.0], [float(adv_sign)], "o", color="k", ms=4)
     ax.axhline(0.0, color="k", lw=0.5)
-    ax.set_xlabel(r"ratio $r = \pi_\theta(a|s) / \pi_{\theta_{old}}(a|s)$")
+    ax.set_xlabel(r"ratio $\xi = \pi_\theta(a|s) / \pi_{\theta_{old}}(a|s)$")
     ax.set_ylabel("objective")
-    ax.set_title(f"$A {'>' if adv_sign > 0 else '<'} 0$ (A = {adv_sign:+d}), ε = {eps:g}")
+    ax.set_title(f"$A {'>' if adv_sign > 0 else '<'} 0$ (A = {adv_sign:+d}), $\\epsilon_{{clip}}$ = {eps:g}")
     ax.set_xlim(0.0, r_max)
     ax.legend(fontsize=7, loc="upper left" if adv_sign > 0 else "lower left")
     ax.grid(True, alpha=0.3)
@@ -379,7 +379,7 @@ def ppo_path_curves(mdp, theta, direction=None, ts=None, clip_eps: float = 0.2) 
         A dict of arrays over ``t``: ``clip`` = L^CLIP / (1−γ) (``tabular.trpo.ppo_objective``
         rescaled to the units of J), ``gain`` = L_π(π̃) − J(π), ``improvement`` = J(π̃) − J(π),
         ``mean_kl`` (under d_π) and ``max_ratio_dev`` = max over (s, a) with π(a|s) > 0 of
-        |r − 1|.
+        |ξ − 1|, ξ = π̃/π the probability ratio.
     """
     from harl_mini import tabular
     from harl_mini.tabular import trpo
@@ -404,7 +404,7 @@ def ppo_path_curves(mdp, theta, direction=None, ts=None, clip_eps: float = 0.2) 
 
 
 def plot_ppo_path(mdp, theta, direction=None, ts=None, clip_eps: float = 0.2, axes=None):
-    """Draw :func:`ppo_path_curves`: objectives (left Axes), KL and max |r − 1| (right Axes).
+    """Draw :func:`ppo_path_curves`: objectives (left Axes), KL and max |ξ − 1| (right Axes).
 
     Returns:
         The dict of curves.
@@ -426,9 +426,9 @@ def plot_ppo_path(mdp, theta, direction=None, ts=None, clip_eps: float = 0.2, ax
             a.axvline(t_out, color="tab:red", lw=0.8, ls=":")
     ax.set_xlabel("path parameter $t$")
     ax.set_ylabel("gain over $\\pi$")
-    ax.set_title(f"objectives, ε = {float(clip_eps):g}")
-    ax2.plot(t, c["max_ratio_dev"], color="tab:purple", lw=1.8, label=r"$\max_{s,a}|r-1|$")
-    ax2.axhline(float(clip_eps), color="tab:red", lw=1, label="ε")
+    ax.set_title(f"objectives, $\\epsilon_{{clip}}$ = {float(clip_eps):g}")
+    ax2.plot(t, c["max_ratio_dev"], color="tab:purple", lw=1.8, label=r"$\max_{s,a}|\xi-1|$")
+    ax2.axhline(float(clip_eps), color="tab:red", lw=1, label=r"$\epsilon_{\mathrm{clip}}$")
     ax2.plot(t, c["mean_kl"], color="tab:blue", lw=1.8, label=r"mean KL $\bar D_{KL}(\pi, \tilde\pi)$")
     ax2.set_xlabel("path parameter $t$")
     ax2.set_title("distance from $\\pi$")
