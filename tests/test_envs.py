@@ -32,7 +32,7 @@ def test_unknown_names_list_what_exists():
         make_env("gym:CartPole-v1", num_envs=0)
     with pytest.raises(HarlMiniError, match="expected an environment name"):
         make_env(3)
-    assert set(ENVS) == {"gym", "tabular", "game", "vmas", "mpe", "pettingzoo", "mamujoco"}
+    assert set(ENVS) == {"gym", "tabular", "game", "markov", "vmas", "mpe", "pettingzoo", "mamujoco"}
 
 
 def test_unsupported_spaces_are_rejected():

@@ -114,7 +114,7 @@ def test_make_game_names():
     assert G.make_game("permutation-4").action_counts == (4, 4, 4, 4)
     assert G.make_game("permutation").num_agents == 3
     assert G.make_game("penalty", k=-50).R[0, 0, 2].item() == -50
-    assert set(G.GAMES) == {"xor", "prop1", "permutation", "climbing", "penalty", "zhong-example1"}
+    assert set(G.GAMES) == {"xor", "prop1", "permutation", "climbing", "penalty", "zhong-example1", "two-step"}
     assert T.make_game is G.make_game
 
 

@@ -14,7 +14,10 @@ Name                   Environment
                        with ``mdp=...`` wraps any FiniteMDP (:mod:`harl_mini.envs.tabular`)
 ``game:<name>``        multi-agent one-state cooperative games (``xor``, ``prop1-<n>``,
                        ``permutation-<n>``, ``climbing``, ``penalty``, ``zhong-example1``,
-                       ``a1a2``) (:mod:`harl_mini.envs.matrix`)
+                       ``a1a2``, or a payoff file ``<f>.npy|.csv|.json``)
+                       (:mod:`harl_mini.envs.matrix`)
+``markov:<name>``      multi-state cooperative Markov games (``two-step``, or a file
+                       ``<f>.npz|.json`` with P, R) (:mod:`harl_mini.envs.markov`)
 ``vmas:<scenario>``    VMAS scenarios, batched in torch on any device, e.g.
                        ``vmas:transport``, ``vmas:balance`` (:mod:`harl_mini.envs.vmas`)
 ``mpe:<scenario>``     MPE2 scenarios run in-process, e.g. ``mpe:simple_spread``
@@ -49,7 +52,10 @@ ENVS: dict[str, tuple[str, str]] = {
     "gym": ("harl_mini.envs.gym:make", "gym:<Gymnasium id>, e.g. gym:CartPole-v1"),
     "tabular": ("harl_mini.envs.tabular:make", "tabular:<chain|gridworld|random> or tabular with mdp="),
     "game": ("harl_mini.envs.matrix:make",
-             "game:<xor|prop1-<n>|permutation-<n>|climbing|penalty|zhong-example1|a1a2> (multi-agent)"),
+             "game:<xor|prop1-<n>|permutation-<n>|climbing|penalty|zhong-example1|a1a2|file.npy|.csv|.json> "
+             "(multi-agent)"),
+    "markov": ("harl_mini.envs.markov:make",
+               "markov:<two-step|file.npz|file.json>, a multi-state cooperative Markov game (multi-agent)"),
     "vmas": ("harl_mini.envs.vmas:make", "vmas:<scenario>, e.g. vmas:transport, vmas:balance (multi-agent, torch)"),
     "mpe": ("harl_mini.envs.pettingzoo:make_mpe", "mpe:<scenario>, e.g. mpe:simple_spread (MPE2, multi-agent)"),
     "pettingzoo": ("harl_mini.envs.pettingzoo:make",

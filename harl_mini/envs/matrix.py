@@ -20,8 +20,11 @@ way to let a *shared* policy act differently per agent. The global state is [1.0
 games are deterministic, so ``seed`` has no effect on them (it is accepted for the API).
 
 ``make("prop1-4", num_envs=64)`` builds ``MatrixGameEnv(make_game("prop1-4"), 64)``;
-``make("a1a2")`` the continuous game. Names are those of
-:func:`harl_mini.tabular.make_game` plus ``"a1a2"``.
+``make("a1a2")`` the continuous game. Names are those of the one-state games of
+:func:`harl_mini.tabular.make_game`, ``"a1a2"``, or **your own game**: a payoff file
+``game:my_game.npy`` (or ``.csv`` / ``.json``; one axis per agent, agents may have different
+action counts; :func:`harl_mini.envs.markov.load_payoff_file` says the formats). Multi-state
+games are :mod:`harl_mini.envs.markov`'s (``markov:two-step``, ``markov:my_game.npz``).
 """
 
 from __future__ import annotations
@@ -161,10 +164,11 @@ class ContinuousProductGameEnv(_OneStateEnv):
 
 
 def available_games() -> list[str]:
-    """The names ``make`` accepts (sized games as ``name-<n>``)."""
-    from harl_mini.tabular.games import GAMES, SIZED_GAMES
+    """The names ``make`` accepts (sized games as ``name-<n>``), and ``<file>.npy|.csv|.json``."""
+    from harl_mini.tabular.games import GAMES, MULTI_STATE_GAMES, SIZED_GAMES
 
-    return [f"{g}-<n>" if g in SIZED_GAMES else g for g in GAMES] + ["a1a2"]
+    return ([f"{g}-<n>" if g in SIZED_GAMES else g for g in GAMES if g not in MULTI_STATE_GAMES]
+            + ["a1a2", "<payoff file>.npy|.csv|.json"])
 
 
 def make(name: str, num_envs: int = 1, seed: int = 0, device="cpu", episode_length: int = 1,
@@ -176,10 +180,18 @@ def make(name: str, num_envs: int = 1, seed: int = 0, device="cpu", episode_leng
     keywords go to the game (``k=`` for ``penalty``, ``num_agents=`` for ``a1a2``).
     Unknown names raise :class:`~harl_mini.errors.HarlMiniError` listing what exists.
     """
-    from harl_mini.tabular.games import make_game
+    from harl_mini.envs.markov import PAYOFF_SUFFIXES, load_payoff_file
+    from harl_mini.tabular.games import MULTI_STATE_GAMES, make_game
 
     if not isinstance(name, str) or not name:
         raise HarlMiniError(f"game: expected a game name; available: {', '.join(available_games())}")
+    if name.endswith(PAYOFF_SUFFIXES):  # your own game: a payoff file, one axis per agent
+        if game_kwargs:
+            raise HarlMiniError(f"game:{name}: a payoff file takes no game keywords, got {sorted(game_kwargs)}")
+        return MatrixGameEnv(load_payoff_file(name), num_envs, device, episode_length, obs, seed, dtype,
+                             name=f"game:{name}")
+    if name.split("-")[0] in MULTI_STATE_GAMES or name in MULTI_STATE_GAMES:
+        raise HarlMiniError(f"game:{name} has more than one state; play it as markov:{name}")
     if name == "a1a2":
         return ContinuousProductGameEnv(num_envs, device, episode_length=episode_length, obs=obs, seed=seed,
                                         dtype=dtype, **game_kwargs)

@@ -161,6 +161,7 @@ from harl_mini.nets import flat_grad, flat_params, set_flat_params
 from harl_mini.trust_region import trpo_step
 
 __all__ = ["ALGORITHMS", "MAConfig", "PRESETS", "preset_for", "MARunner", "train", "evaluate", "exact_objective",
+           "exact_references",
            "update_factor", "happo_objective", "hatrpo_surrogate", "to_plain", "make_eval_env"]
 
 #: the algorithms of this runner
@@ -221,6 +222,10 @@ class MAConfig:
 PRESETS: dict[str, dict] = {
     "game:": dict(num_envs=4096, num_steps=1, gamma=0.0, lam=1.0, hidden=(), critic_hidden=(), lr=0.02,
                   critic_lr=0.05, ent_coef=0.0, eval_interval=1),
+    # multi-state games (markov:two-step, markov:<file>): tabular policies on one-hot states, the
+    # games' default discount 0.99, short rollouts of many copies
+    "markov:": dict(num_envs=1024, num_steps=4, gamma=0.99, lam=0.95, hidden=(), critic_hidden=(64,), lr=0.02,
+                    critic_lr=0.01, ent_coef=0.0, eval_interval=5),
     # Kuba et al. (2022), Figure 1: unit-variance Gaussians from means (−0.25, 0.25) and steps of
     # the size of a KL ball δ = 0.5 (|Δμ| ≈ 1): HATRPO with δ = 0.5; the PPO variants unclipped
     # (clip_eps = 100) with Adam lr 0.1 × 5 epochs, so every agent's mean moves by ≈ 1 per iteration.
@@ -685,16 +690,52 @@ def hatrpo_surrogate(r: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------
 
 
+def exact_references(env) -> dict | None:
+    """``{"j_star", "j_star_share"}`` of a game the oracle knows exactly, else None.
+
+    For a :class:`~harl_mini.envs.matrix.MatrixGameEnv` (a named game or your own payoff
+    file) and a :class:`~harl_mini.envs.markov.MarkovGameEnv`: J* (the best joint policy,
+    :func:`harl_mini.tabular.game_optimal_value`) and, when every agent has the same number
+    of actions, J*_share (the best policy all agents share, :func:`harl_mini.tabular.best_shared_policy`;
+    None otherwise), on the same scale as :func:`exact_objective` (× the episode length of a
+    repeated one-state game).
+    """
+    from harl_mini.envs.markov import MarkovGameEnv
+    from harl_mini.envs.matrix import MatrixGameEnv
+    from harl_mini.tabular import best_shared_policy, game_optimal_value, matrix_game
+
+    if isinstance(env, MarkovGameEnv):
+        game, scale = env.game, 1.0
+    elif isinstance(env, MatrixGameEnv):
+        game, scale = matrix_game(env.payoff.detach().cpu()), float(env.episode_length)
+    else:
+        return None
+    share = float(best_shared_policy(game).value) * scale if len(set(game.action_counts)) == 1 else None
+    return {"j_star": float(game_optimal_value(game)) * scale, "j_star_share": share}
+
+
 @torch.no_grad()
 def exact_objective(actors: MultiAgentActors, env) -> float | None:
-    """J of the current *stochastic* joint policy on a one-state game, exactly; else None.
+    """J of the current *stochastic* joint policy on a one-state or Markov game, exactly; else None.
+
+    :class:`~harl_mini.envs.markov.MarkovGameEnv`: J(π) = ρ0ᵀ V_π of the game
+    (:func:`harl_mini.tabular.game.objective`) for the tables π^i[s, ·] the actors give on
+    each state's observation (discounted by the game's γ);
 
     :class:`~harl_mini.envs.matrix.MatrixGameEnv`: H · Σ_a Π_i π^i(a^i) r(a);
     :class:`~harl_mini.envs.matrix.ContinuousProductGameEnv`: H · Π_i μ^i (the expected
     product of independent Gaussians). H is the episode length; the observation is the
     env's (constant) one.
     """
+    from harl_mini.envs.markov import MarkovGameEnv
     from harl_mini.envs.matrix import ContinuousProductGameEnv, MatrixGameEnv
+
+    if isinstance(env, MarkovGameEnv):  # multi-state game: J of the per-state tables, by the oracle
+        if hasattr(actors, "ar_factors"):
+            return None
+        from harl_mini.tabular.game import objective
+
+        return float(objective(env.game, env.policy_tables(actors.probs)))
 
     if isinstance(env, MatrixGameEnv):
         table = env.payoff.to(torch.float64)

@@ -124,7 +124,8 @@ import torch
 
 from harl_mini.algos.common import History, Tracker
 from harl_mini.errors import HarlMiniError
-from harl_mini.marl.runner import (ALGORITHMS, MAConfig, MARunner, evaluate, exact_objective, make_eval_env,
+from harl_mini.marl.runner import (ALGORITHMS, MAConfig, MARunner, evaluate, exact_objective, exact_references,
+                                   make_eval_env,
                                    preset_for, to_plain)
 
 __all__ = ["Trainer", "CONFIG_KEYS", "load_config", "parse_steps", "resolve_device", "default_out",
@@ -398,6 +399,8 @@ class Trainer:
                                       runner.env_kwargs)
         config = dataclasses.asdict(cfg)
         config["algo"] = algo
+        #: J* and J*_share of a game the oracle knows (None for other envs): manifest and progress bar
+        self.references = exact_references(runner.env)
         self.history = History(policy=runner.actors, value_fn=runner.critic, config=config)
         self.history.runner = runner
         self.tracker = Tracker(self.history, self.iterations * self.batch_size, False, log, desc="")
@@ -575,6 +578,8 @@ class Trainer:
         out = {"ret": _fmt(row["episode_return"], ".3g")}
         if "j_exact" in row:
             out["J"] = f"{row['j_exact']:.3f}"
+            if self.references is not None:
+                out["J*"] = f"{self.references['j_star']:.3g}"
         if self.last_eval is not None:
             out["eval"] = f"{self.last_eval['mean']:.3g}"
         return out
@@ -654,6 +659,9 @@ class Trainer:
             steps_per_s=round(done_here / session, 1) if session > 0 else None,
             hyperparameters=self.history.config, final_eval=evaluation,
             final_episode_return=last.get("episode_return"), episodes=last.get("episodes"),
+            j_star=None if self.references is None else self.references["j_star"],
+            j_star_share=None if self.references is None else self.references["j_star_share"],
+            final_j_exact=last.get("j_exact"),
             checkpoint=None if self.last_checkpoint is None else str(self.last_checkpoint),
             checkpoint_every=self.checkpoint_every, env_state_saved=self.env_state_saved,
             resumed_from=self.resumes[-1] if self.resumes else None, resumes=self.resumes,
@@ -743,6 +751,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:<index>")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="override a hyperparameter")
+    p.add_argument("--env-set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a keyword argument of the environment (e.g. obs=global)")
     p.add_argument("--no-preset", action="store_true", help="ignore the env's PRESETS entry")
     p.add_argument("--out", type=Path, help="output folder (default results/runs/<algo>_<env>_s<seed>)")
     p.add_argument("--eval-every", type=int, help="iterations between deterministic evaluations")
@@ -758,7 +768,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 #: flags that a resumed run takes from its checkpoint instead
-_FIXED_ON_RESUME = ("algo", "env", "config", "num_envs", "num_steps", "seed", "eval_every", "eval_episodes", "set",
+_FIXED_ON_RESUME = ("algo", "env", "config", "num_envs", "num_steps", "seed", "eval_every", "eval_episodes", "set", "env_set",
                     "no_preset", "overwrite")
 
 
@@ -790,7 +800,9 @@ def _fresh_settings(args) -> dict:
     overrides = parse_set(args.set)
     hparams.update(overrides)
     seed = 0 if args.seed is None else args.seed
-    return {"algo": algo, "env": env, "env_kwargs": file.get("env_kwargs") or {}, "steps": parse_steps(steps),
+    env_kwargs = dict(file.get("env_kwargs") or {})
+    env_kwargs.update(parse_set(args.env_set, "--env-set"))
+    return {"algo": algo, "env": env, "env_kwargs": env_kwargs, "steps": parse_steps(steps),
             "seed": seed, "hparams": hparams,
             "run_info": {"config_file": None if args.config is None else str(args.config),
                          "preset": None if args.no_preset else preset_for(env), "overrides": overrides,
@@ -854,6 +866,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{trainer.algo} on {trainer.env_name}, seed {trainer.seed}: {m['steps']:,} steps in {m['wall_time']:.1f} s "
           f"({m['steps_per_s'] or 0:,.0f} steps/s this session), recent return {_fmt(m['final_episode_return'], '.4g')}"
           + ("" if ev is None else f", deterministic eval {ev['mean']:.4g} ± {ev['std']:.3g}")
+          + ("" if m["final_j_exact"] is None else
+             f", exact J {m['final_j_exact']:.4g}" + ("" if m["j_star"] is None else f" (J* {m['j_star']:.4g}"
+             + ("" if m["j_star_share"] is None else f", J*_share {m['j_star_share']:.4g}") + ")"))
           + f"; wrote {trainer.out}")
     return 0
 

@@ -157,6 +157,7 @@ from harl_mini.tabular.games import (  # noqa: E402
     penalty_game,
     permutation_game,
     prop1_game,
+    two_step_game,
     xor_game,
     zhong_example1_game,
 )
@@ -188,7 +189,7 @@ from harl_mini.tabular.updates import (  # noqa: E402
 __all__ += [
     # games (Chapter 6)
     "games", "xor_game", "prop1_game", "permutation_game", "climbing_game", "penalty_game",
-    "zhong_example1_game", "GAMES", "make_game", "game_optimal_value",
+    "zhong_example1_game", "two_step_game", "GAMES", "make_game", "game_optimal_value",
     # sharing (Chapter 6)
     "sharing", "shared_objective", "best_shared_policy", "SharedOptimum", "vdn_fit", "vdn_floor",
     "ValueFit", "argmax_set", "igm_holds", "igm_representable", "qmix_fit", "monotone_fit_bound",

@@ -18,7 +18,10 @@ Game                     N      actions      Source
 ``climbing_game``        2      3, 3         Claus & Boutilier (1998)
 ``penalty_game(k)``      2      3, 3         Claus & Boutilier (1998)
 ``zhong_example1_game``  2      2, 2         Zhong et al. (JMLR 2024), Example 1
+``two_step_game``        2      2, 2         Rashid et al. (ICML 2018): four states
 =======================  =====  ===========  ==========================================
+
+All but ``two_step_game`` are one-state games (listed in :data:`MULTI_STATE_GAMES` otherwise).
 
 ``GAMES`` maps a name to its constructor and :func:`make_game` builds one by name; sized
 games take their size after a dash (``"prop1-4"``, ``"permutation-3"``).
@@ -48,7 +51,9 @@ __all__ = [
     "climbing_game",
     "penalty_game",
     "zhong_example1_game",
+    "two_step_game",
     "GAMES",
+    "MULTI_STATE_GAMES",
     "SIZED_GAMES",
     "make_game",
     "optimal_value",
@@ -184,6 +189,37 @@ def zhong_example1_game() -> MarkovGame:
     return matrix_game(payoff, name="zhong-example1")
 
 
+def two_step_game(gamma: float = 0.99) -> MarkovGame:
+    r"""The two-step game of Rashid et al. (QMIX, ICML 2018, §6.1): a multi-state cooperative game.
+
+    Two agents, two actions each, four states. In the start state s_1 agent 1's action picks
+    the next state (0 → 2A, 1 → 2B; agent 2's action does nothing) and the reward is 0. In
+    2A every joint action pays 7; in 2B the payoff is [[0, 1], [1, 8]]. Then the game
+    enters the absorbing state "end" (reward 0 forever), where an episode terminates. The
+    optimum is 2B then (1, 1): J* = γ·8, against γ·7 for the safe branch 2A; value
+    factorisations such as VDN learn the safe branch (the paper's point).
+
+    ==========  ======  ===========================================
+    Symbol      Shape   Meaning
+    ==========  ======  ===========================================
+    ``gamma``   scalar  discount (0.99 by default; < 1 as every game here)
+    returns     —       MarkovGame, S = 4 (s_1, 2A, 2B, end), ρ0 = e_{s_1}
+    ==========  ======  ===========================================
+    """
+    S, START, A2, B2, END = 4, 0, 1, 2, 3
+    P = torch.zeros((S, 2, 2, S), dtype=DTYPE)
+    R = torch.zeros((S, 2, 2), dtype=DTYPE)
+    P[START, 0, :, A2] = 1.0
+    P[START, 1, :, B2] = 1.0
+    P[A2, :, :, END] = 1.0
+    P[B2, :, :, END] = 1.0
+    P[END, :, :, END] = 1.0
+    R[A2] = 7.0
+    R[B2] = torch.tensor([[0.0, 1.0], [1.0, 8.0]], dtype=DTYPE)
+    rho0 = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=DTYPE)
+    return MarkovGame(P, R, gamma, rho0, "two-step")
+
+
 #: name -> constructor. ``make_game`` accepts these names, sized ones also as ``name-<n>``.
 GAMES = {
     "xor": xor_game,
@@ -192,7 +228,11 @@ GAMES = {
     "climbing": climbing_game,
     "penalty": penalty_game,
     "zhong-example1": zhong_example1_game,
+    "two-step": two_step_game,
 }
+
+#: the games with more than one state (played with ``markov:<name>``, not ``game:<name>``)
+MULTI_STATE_GAMES = ("two-step",)
 
 #: the games whose constructor takes the number of agents ``n`` (``"prop1-4"``).
 SIZED_GAMES = ("prop1", "permutation")
