@@ -224,3 +224,9 @@ __all__ += [
     "ma_lower_bound", "soften", "sequential_update", "simultaneous_update", "MultiAgentRun",
     "run_sequential", "run_simultaneous", "best_response_values", "nash_gap", "is_nash_equilibrium",
 ]
+
+# Chapter 8, Section 8.9: heterogeneous-agent mirror learning (HAML), exactly
+from harl_mini.tabular import haml  # noqa: E402
+from harl_mini.tabular.haml import HAMLRun, run_haml  # noqa: E402
+
+__all__ += ["haml", "HAMLRun", "run_haml"]

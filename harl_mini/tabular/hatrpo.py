@@ -16,6 +16,10 @@ computes every object of that theory exactly, in float64 torch, on a
 * Nash equilibria: best-response values, the Nash gap and a test
   (:func:`nash_gap`, :func:`is_nash_equilibrium`), for Theorem 3.
 
+Scope: Theorems 2 and 3 are about this exact Algorithm 1 (max-KL penalty, exact argmax).
+Exact HATRPO- and HAPPO-type updates are covered by HAML (:mod:`harl_mini.tabular.haml`,
+Theorem 14 of HARL); the sampled algorithms of :mod:`harl_mini.marl` by neither.
+
 Conventions (theory reference §0, convention U): J, A unnormalised; ρ_π(s) = Σ_t γ^t
 Pr(s_t = s) of the **old** joint policy π (total mass 1/(1−γ)). Orders are tuples of agent
 indices (i_1, …, i_n); ``m`` counts from 1, as in the paper.
@@ -31,7 +35,7 @@ Symbol            Shape             Meaning
 ``rho``           [S]               ρ_π, visitation of the old joint policy
 ``C``             scalar            4γ max_{s,a} |A_π(s, a)| / (1−γ)²
 ``M``             [S, n_1..n_N]     Π_{j<m} π̄^{i_j}(a^{i_j}|s) / π^{i_j}(a^{i_j}|s)
-``eta_soft``      scalar η ≥ 0      Assumption 1: every π^i(a^i|s) ≥ η
+``eta_soft``      scalar p_min ≥ 0  softness floor: every π^i(a^i|s) ≥ p_min (η of Assumption 1)
 ================  ================  ======================================================
 """
 
@@ -361,7 +365,7 @@ _LOG_T_RANGE = (-40.0, 10.0)  # log of the common KL level t; below e^-40 the st
 
 
 def _soft_greedy(g: np.ndarray, eta: float) -> np.ndarray:
-    """argmax over η-soft rows of ⟨q, g⟩: η on every action, the rest on the first maximiser."""
+    """argmax over p_min-soft rows of ⟨q, g⟩: p_min on every action, the rest on the first maximiser."""
     n = g.shape[1]
     best = np.argmax(g, axis=1)
     q = np.full(g.shape, eta)
@@ -370,22 +374,22 @@ def _soft_greedy(g: np.ndarray, eta: float) -> np.ndarray:
 
 
 def _penalised_argmax(p: np.ndarray, g: np.ndarray, rho: np.ndarray, C: float, eta: float) -> np.ndarray:
-    r"""argmax_q Σ_s ρ_s ⟨q_s, g_s⟩ − C max_s KL(p_s ‖ q_s) over (η-soft) policy tables q.
+    r"""argmax_q Σ_s ρ_s ⟨q_s, g_s⟩ − C max_s KL(p_s ‖ q_s) over (p_min-soft) policy tables q.
 
     Epigraph form: maximise Σ_s ρ_s⟨q_s, g_s⟩ − C t subject to KL(p_s ‖ q_s) ≤ t and
-    q_s ≥ η. KKT: on each state with ρ_s > 0 and a non-constant g_s,
-    q_s(a) = max(η, κ_s p_s(a) / c_s(a)), c_s = μ_s − g_s > 0, where the multiplier of the
-    state's KL constraint is κ_s = (1 − η·#clipped) / Σ_{unclipped} p_s/c_s (normalisation;
+    q_s ≥ p_min. KKT: on each state with ρ_s > 0 and a non-constant g_s,
+    q_s(a) = max(p_min, κ_s p_s(a) / c_s(a)), c_s = μ_s − g_s > 0, where the multiplier of the
+    state's KL constraint is κ_s = (1 − p_min·#clipped) / Σ_{unclipped} p_s/c_s (normalisation;
     κ̃ = min over the sorted breakpoints, exact), μ_s is set by KL(p_s ‖ q_s) = t (a state
     whose largest reachable KL is below t saturates, κ_s → 0), and t by Σ_s ρ_s κ_s = C.
-    With η = 0 this is the family of :func:`harl_mini.tabular.trpo.minorize_maximize_step`.
+    With p_min = 0 this is the family of :func:`harl_mini.tabular.trpo.minorize_maximize_step`.
     Both scalar equations are monotone and are solved by safeguarded Newton with analytic
     derivatives (inner: per state in v = log((μ_s − max g_s)/spread_s); outer: in log t,
     started from the quadratic model t₀ = (Σ_s ρ_s σ_s)² / (2C²)), to 1e-14 in log KL / log C,
     a relative step of 1e-13, or the round-off floor of the residual. KL and its derivative
     are evaluated without cancellation (pairwise differences of g), so tiny steps (large C)
     are as accurate as large ones.
-    Other states keep p. C = 0: the (η-soft) greedy policy at every state.
+    Other states keep p. C = 0: the (p_min-soft) greedy policy at every state.
     """
     if C == 0.0:
         return _soft_greedy(g, eta)
@@ -500,17 +504,18 @@ def _solve(p: torch.Tensor, g: torch.Tensor, rho: torch.Tensor, C: float, eta: f
 
 
 def soften(pis, eta) -> list[torch.Tensor]:
-    r"""Mix each policy with the uniform one so that every entry is ≥ η (Assumption 1).
+    r"""Mix each policy with the uniform one so that every entry is ≥ p_min (Assumption 1).
 
     Implements Chapter 8, eq. ``eq-eta-soft`` (Kuba et al. 2022, Assumption 1):
-    π^i_η = (1 − n_i η) π^i + η, so π^i_η(a|s) ≥ η; the identity for η = 0. Returns a new list.
+    π^i_{p_min} = (1 − n_i p_min) π^i + p_min, so π^i_{p_min}(a|s) ≥ p_min; the identity for
+    p_min = 0. Returns a new list. (Kuba et al.'s Assumption 1 writes η for the floor p_min.)
 
     ==============  ==========  ===============================================
     Symbol          Shape       Meaning
     ==============  ==========  ===============================================
     ``pis[i]``      [S, n_i]    policy of agent i
-    ``eta``         scalar      0 ≤ η < 1/n_i for every agent
-    returns         list        η-soft policies [S, n_i]
+    ``eta``         scalar      0 ≤ p_min < 1/n_i for every agent
+    returns         list        p_min-soft policies [S, n_i]
     ==============  ==========  ===============================================
     """
     pis = _g._check_policy_list(pis, "pis")
@@ -542,11 +547,11 @@ def sequential_update(game: MarkovGame, pis, order, C=None, eta_soft: float = 0.
     problem for one agent, solved as in :func:`harl_mini.tabular.trpo.minorize_maximize_step`
     (epigraph form, KKT family q ∝ π/(μ_s − g_s), two monotone scalar equations) with
     safeguarded Newton instead of bisection, to 1e-14 in log scale (for one agent it agrees
-    with ``minorize_maximize_step`` to ~1e-13). With ``eta_soft`` = η > 0 the maximisation
-    runs over the η-soft policies of Assumption 1 (KKT: q = max(η, κ π/(μ − g))), so the
-    result is η-soft and the old policy (which must be η-soft, see :func:`soften`) stays
-    feasible. C = 0 (e.g. γ = 0): the (η-soft) greedy policy at every state, i.e.
-    :func:`~harl_mini.tabular.updates.sequential_best_response` when η = 0. With C > 0 an
+    with ``minorize_maximize_step`` to ~1e-13). With ``eta_soft`` = p_min > 0 the maximisation
+    runs over the p_min-soft policies of Assumption 1 (KKT: q = max(p_min, κ π/(μ − g))), so the
+    result is p_min-soft and the old policy (which must be p_min-soft, see :func:`soften`) stays
+    feasible. C = 0 (e.g. γ = 0): the (p_min-soft) greedy policy at every state, i.e.
+    :func:`~harl_mini.tabular.updates.sequential_best_response` when p_min = 0. With C > 0 an
     action with π^{i_m}(a|s) = 0 keeps probability 0 (the maximum is over policies with the
     old support; it is the exact argmax whenever π^{i_m} > 0). The exact maximiser can
     shrink a probability by a factor e^{-t/π(a|s)}; entries that would underflow are kept at
@@ -559,7 +564,7 @@ def sequential_update(game: MarkovGame, pis, order, C=None, eta_soft: float = 0.
     ``pis[i]``      [S, n_i]    old policy π^i
     ``order``       tuple       a permutation (i_1, …, i_n) of the agents
     ``C``           scalar      penalty (default: joint-advantage C of π)
-    ``eta_soft``    scalar      η ≥ 0 of Assumption 1
+    ``eta_soft``    scalar      p_min ≥ 0 of Assumption 1
     returns         list        new policies [S, n_i], agent 0 first
     ==============  ==========  ===============================================
     """
@@ -589,7 +594,7 @@ def simultaneous_update(game: MarkovGame, pis, C=None, eta_soft: float = 0.0) ->
     ==============  ==========  ===============================================
     ``pis[i]``      [S, n_i]    old policy π^i
     ``C``           scalar      penalty (default: joint-advantage C of π)
-    ``eta_soft``    scalar      η ≥ 0 of Assumption 1
+    ``eta_soft``    scalar      p_min ≥ 0 of Assumption 1
     returns         list        new policies [S, n_i], agent 0 first
     ==============  ==========  ===============================================
     """
@@ -650,7 +655,7 @@ def run_sequential(game: MarkovGame, pis0, iterations: int, seed: int = 0, C=Non
     :func:`sequential_update` (π_k, order_k), order_k = ``torch.randperm(N)`` from one
     ``torch.Generator`` seeded with ``seed``; C is recomputed at every π_k unless given.
     Theorem 2: J(π_{k+1}) ≥ bound_k ≥ J(π_k). Theorem 3 (every order has positive
-    probability): the limit points are Nash equilibria (within the η-soft class if
+    probability): the limit points are Nash equilibria (within the p_min-soft class if
     ``eta_soft`` > 0).
 
     ==============  ==========  ===============================================

@@ -82,17 +82,17 @@ def sequential_substeps(game, pis, order, C=None, eta_soft: float = 0.0) -> dict
 
     Args:
         game: a MarkovGame or a game name (``"zhong-example1"``).
-        pis: the old policies, one [S, n_i] table per agent (η-soft if ``eta_soft`` > 0).
+        pis: the old policies, one [S, n_i] table per agent (p_min-soft if ``eta_soft`` > 0).
         order: a permutation (i_1, …, i_n) of the agents.
         C: the penalty coefficient (default: the joint-advantage C of Lemma 2).
-        eta_soft: η of Assumption 1 (0: no constraint).
+        eta_soft: the softness floor p_min (η of Assumption 1 of Kuba et al.; 0: no constraint).
 
     Returns:
         A dict with ``order``; ``policies`` (n + 1 joint policies, after 0, 1, …, n
         sub-steps); ``J`` [n + 1]; ``bound`` [n + 1], J(π) plus the first m terms
         L^{i_{1:j}} − C D_KL^max of Lemma 2 (never above ``J``, non-decreasing);
         ``terms`` [n], those terms; ``C``; ``J_star``; ``simultaneous`` (the simultaneous
-        update with the same C and η) and ``J_simultaneous``.
+        update with the same C and p_min) and ``J_simultaneous``.
     """
     from harl_mini import tabular
     from harl_mini.tabular import hatrpo
@@ -316,7 +316,7 @@ def plot_nash_gaps(curves: Mapping, ax=None, tolerances: Mapping | None = None, 
         curves: label → gaps, a [K] array (iterations 0, 1, …) or a pair (iterations, gaps).
         ax: matplotlib Axes to draw on; a new figure is created when omitted.
         tolerances: optional label → level, drawn as dotted lines in the curve's colour
-            when the label is also a curve (e.g. the η-soft tolerance of a run).
+            when the label is also a curve (e.g. the p_min-soft tolerance of a run).
         title: optional Axes title.
         floor: gaps below it (exact zeros) are drawn at ``floor``.
 
