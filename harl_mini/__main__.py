@@ -1,9 +1,11 @@
 """Command line: ``python -m harl_mini <command>``.
 
 =============================  =====================================================
-``grade NOTEBOOK...``          run exercise notebooks in a fresh kernel, print a
-                               per-check pass/fail summary (exit 0 iff all pass)
-``exercises build``            regenerate exercises/exNN_*.ipynb from exercises/src
+``grade NOTEBOOK...|DIR``      grade exercise notebooks: each runs in a fresh kernel,
+                               then every registered check runs on its functions in
+                               a fresh process (points, feedback files, ``--json``;
+                               a folder gives one CSV); exit 0 iff all full marks
+``exercises build``            regenerate exercises/exCC_K_*.ipynb from exercises/src
 ``exercises check``            fail if the committed student notebooks drifted
 ``bench [--quick]``            speed figures of the exact oracle
 ``train --algo A --env E ...`` train and record a run with provenance: the
@@ -12,6 +14,9 @@
                                :mod:`harl_mini.marl.trainer` (``train --help``),
                                the single-agent ones (reinforce, trpo, ppo) with
                                :mod:`harl_mini.algos.run`
+``sweep SPEC.yaml``            a grid of training runs (algorithms × environments
+                               × seeds × overrides) on Ray, restartable, with one
+                               summary table (:mod:`harl_mini.marl.sweep`)
 =============================  =====================================================
 """
 
@@ -28,6 +33,12 @@ def _bench(argv: list[str]) -> int:
     return bench.main(argv)
 
 
+def _grade(argv: list[str]) -> int:
+    from harl_mini.grading import cli
+
+    return cli.main(argv)
+
+
 def _train(argv: list[str]) -> int:
     from harl_mini.marl import trainer
 
@@ -38,8 +49,14 @@ def _train(argv: list[str]) -> int:
     return run.main(argv, multi_agent_algos=trainer.ALGORITHMS)
 
 
+def _sweep(argv: list[str]) -> int:
+    from harl_mini.marl import sweep
+
+    return sweep.main(argv)
+
+
 #: Subcommands with their own argument parsers: everything after the name goes to them.
-PASSTHROUGH = {"bench": _bench, "train": _train}
+PASSTHROUGH = {"bench": _bench, "grade": _grade, "train": _train, "sweep": _sweep}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,20 +65,16 @@ def main(argv: list[str] | None = None) -> int:
         return PASSTHROUGH[argv[0]](argv[1:])
     parser = argparse.ArgumentParser(prog="python -m harl_mini", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p_grade = sub.add_parser("grade", help="grade exercise notebooks")
-    p_grade.add_argument("notebooks", nargs="+", type=Path)
+    sub.add_parser("grade", help="grade exercise notebooks or a folder of submissions (grade --help)")
     p_ex = sub.add_parser("exercises", help="build or check the student notebooks")
     p_ex.add_argument("action", choices=["build", "check"])
     p_ex.add_argument("--src", type=Path, default=Path("exercises/src"))
     p_ex.add_argument("--out", type=Path, default=Path("exercises"))
     sub.add_parser("bench", help="speed figures of the exact oracle (bench --help)")
     sub.add_parser("train", help="train and record a run (train --help)")
+    sub.add_parser("sweep", help="run a grid of training runs on Ray (sweep --help)")
     args = parser.parse_args(argv)
 
-    if args.command == "grade":
-        from harl_mini.grading.notebooks import grade
-
-        return grade(args.notebooks)
     if args.command == "exercises":
         from harl_mini.grading.notebooks import sync_problems, write_student_notebooks
 
@@ -74,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             print(problem)
         print("student notebooks are in sync" if not problems else f"{len(problems)} problem(s)")
         return 1 if problems else 0
-    return 2  # pragma: no cover (bench and train were dispatched above)
+    return 2  # pragma: no cover (bench, grade and train were dispatched above)
 
 
 if __name__ == "__main__":

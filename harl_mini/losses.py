@@ -8,7 +8,7 @@ HAPPO (Chapter 8) reuses :func:`ppo_clip_objective` with the advantage replaced 
 The functions return per-sample terms; what they average over decides the objective. The
 exact tabular code (:mod:`harl_mini.tabular.trpo`) weights states by the discounted
 visitation d_π; the sampled algorithms take the batch mean, which weights every time step
-equally (undiscounted; Chapter 4, §4.4).
+equally (undiscounted; Chapter 4, §4.5).
 
 The probability ratio is written ξ(θ) in the book (the PPO paper writes r_t(θ)).
 
@@ -42,7 +42,7 @@ def surrogate_objective(ratio: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
 
     Its mean over (s, a) ∼ d_π × π_θold estimates L_π(π̃) − J(π) up to the factor 1/(1−γ),
     and its gradient at θ = θ_old the policy gradient. A batch mean over time steps weights
-    states by their undiscounted frequency instead (Chapter 4, §4.4).
+    states by their undiscounted frequency instead (Chapter 4, §4.5).
     """
     _same_shape(ratio, adv)
     return ratio * adv

@@ -30,17 +30,27 @@ __all__ = ["run_manifest", "write_run", "git_info", "cpu_model", "command_line"]
 _PACKAGES = ("torch", "gymnasium", "numpy", "harl_mini")
 #: Environment packages recorded only when installed (the optional ones may be missing).
 _ENV_PACKAGES = ("vmas", "pettingzoo", "mpe2", "mujoco", "gymnasium-robotics")
-_REPO = Path(__file__).resolve().parents[1]
+#: The folder that ``python -m`` module names are relative to (the clone, or site-packages).
+_IMPORT_ROOT = Path(__file__).resolve().parents[1]
 #: The paths whose state decides what a run executes.
 CODE_PATHS = ("harl_mini", "pyproject.toml", "requirements.txt")
 
 
-def git_info(repo: Path | str = _REPO) -> tuple[str, bool | None]:
+def git_info(repo: Path | str | None = None) -> tuple[str, bool | None]:
     """``(commit, dirty)`` of the git checkout holding harl_mini; ``("unknown", None)`` outside git.
+
+    ``repo`` defaults to the clone harl_mini is imported from (:func:`harl_mini.data.source_root`);
+    an installed wheel has none, even inside some other git checkout, and reports ``"unknown"``.
 
     ``dirty`` is True when anything under :data:`CODE_PATHS` differs from the commit (a modified,
     new or deleted file): then the commit alone does not name the code that ran.
     """
+    if repo is None:
+        from harl_mini.data import source_root
+
+        repo = source_root()
+        if repo is None:
+            return "unknown", None
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
@@ -72,8 +82,8 @@ def command_line() -> str:
     """The command that started this process, with ``python -m pkg.mod`` restored for modules of the repo."""
     argv = list(sys.argv) or [""]
     script = Path(argv[0]).resolve() if argv[0] else None
-    if script is not None and script.suffix == ".py" and script.is_relative_to(_REPO):
-        module = ".".join(script.relative_to(_REPO).with_suffix("").parts)
+    if script is not None and script.suffix == ".py" and script.is_relative_to(_IMPORT_ROOT):
+        module = ".".join(script.relative_to(_IMPORT_ROOT).with_suffix("").parts)
         head = ["python", "-m", module.removesuffix(".__main__")]
     else:
         head = ["python", argv[0]] if argv[0] else ["python"]

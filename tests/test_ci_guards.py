@@ -73,6 +73,11 @@ def _tiny_book(tmp_path: Path, cell: str) -> Path:
     config["sphinx"]["config"].pop("html_static_path")
     config["sphinx"]["config"].pop("mathjax_path")
     config["sphinx"]["config"].pop("nb_ipywidgets_js")
+    config["sphinx"]["config"].pop("html_css_files", None)
+    config.get("html", {}).pop("favicon", None)
+    # local extensions are found relative to the book: point them at the repository's
+    config["sphinx"]["local_extensions"] = {name: str(ROOT / folder)
+                                            for name, folder in config["sphinx"].get("local_extensions", {}).items()}
     book = tmp_path / "book"
     book.mkdir()
     (book / "_config.yml").write_text(yaml.safe_dump(config))

@@ -54,8 +54,8 @@ def test_two_iterations_train(algo, env):
 
 
 def test_registry_and_errors():
-    assert set(marl.MA_ALGOS) == {"ippo", "mappo", "happo", "hatrpo"}
-    with pytest.raises(HarlMiniError, match="available: happo, hatrpo, ippo, mappo"):
+    assert set(marl.MA_ALGOS) == {"ippo", "mappo", "happo", "hatrpo", "ar_mappo", "ar_happo", "mat", "mat_dec"}
+    with pytest.raises(HarlMiniError, match="available: ar_happo, ar_mappo, happo, hatrpo, ippo, mappo, mat, mat_dec"):
         marl.train("mappo2", "game:xor", 100, progress=False)
     with pytest.raises(HarlMiniError, match="unknown game 'nosuch'"):
         marl.train("happo", "game:nosuch", 100, progress=False)

@@ -249,7 +249,7 @@ def _bad_config(tmp_path, text):
 
 BAD = {
     "unknown algo": (["--algo", "mappo2", "--env", "game:xor", "--steps", "64"],
-                     "unknown algorithm 'mappo2'; available: ippo, mappo, happo, hatrpo (multi-agent)"),
+                     "unknown algorithm 'mappo2'; available: ippo, mappo, happo, hatrpo, ar_mappo, ar_happo, mat, mat_dec (multi-agent)"),
     "unknown env family": (["--algo", "happo", "--env", "nosuch:xor", "--steps", "64"],
                            "unknown environment 'nosuch:xor'; available:"),
     "unknown game": (["--algo", "happo", "--env", "game:nosuch", "--steps", "64"], "unknown game 'nosuch'"),

@@ -237,3 +237,91 @@ def test_game_results_table_without_references_and_with_labels(tmp_path):
     assert lines[-1] == "| steps/s (mean) | 1,000 |"
     with pytest.raises(HarlMiniError, match="labels"):
         vh.game_results_table(vh.game_results(folders), labels=["HAPPO"])
+
+
+# ------------------------------------------------------------------- the chapter's small helpers
+
+
+def test_check_instances_are_seeded_and_positive():
+    game = vh.check_game(3)
+    assert (game.num_states, game.action_counts, game.gamma) == vh.CHECK_SHAPES[3]
+    assert torch.equal(vh.check_game(3).P, game.P)  # seeded: the same game every time
+    pis = vh.soft_policies(game, seed=1, floor=1e-3)
+    assert all(float(p.min()) >= 1e-3 - 1e-15 for p in pis)
+    assert all(torch.allclose(p.sum(-1), torch.ones(game.num_states, dtype=F64)) for p in pis)
+    g = torch.Generator().manual_seed(0)
+    near = vh.perturb_policies(pis, g, 1e-6)
+    assert all(float((a - b).abs().max()) < 1e-5 for a, b in zip(near, pis))
+    assert vh.perturb_policies(pis, torch.Generator().manual_seed(4), 1.0)[0].equal(
+        vh.perturb_policies(pis, torch.Generator().manual_seed(4), 1.0)[0])
+    order = vh.random_order(4, torch.Generator().manual_seed(2))
+    assert sorted(order) == [0, 1, 2, 3]
+    with pytest.raises(HarlMiniError, match="k"):
+        vh.check_game(-1)
+    with pytest.raises(HarlMiniError, match="generator"):
+        vh.random_order(3, 7)
+    with pytest.raises(HarlMiniError, match="strictly positive"):
+        vh.perturb_policies([torch.tensor([[1.0, 0.0]], dtype=F64)], g, 1.0)
+
+
+def test_m_spread_is_the_closed_form_of_the_exact_law():
+    for delta in (0.01, 0.2):
+        for n in (2, 5):
+            old, new = vh.two_action_step(delta, n)
+            kl = float(tabular.kl(old[0], new[0])[0])
+            assert kl == pytest.approx(delta, rel=1e-12)
+            d = vh.m_factor_distribution(old, new)
+            assert d["std"] == pytest.approx(float(vh.m_std_growth(delta, [n])[0]), rel=1e-9)
+    assert vh.m_std_growth(0.05, [1])[0] == 0.0  # the first agent: M = 1
+    ax = vh.plot_m_spread((0.01, 0.2), np.arange(2, 10), title="t")
+    assert len(ax.get_lines()) == 2 and ax.get_yscale() == "log"
+    with pytest.raises(HarlMiniError, match="positions"):
+        vh.m_std_growth(0.1, [0])
+    with pytest.raises(HarlMiniError, match="deltas"):
+        vh.plot_m_spread("0.1", [2, 3])
+
+
+def test_surrogate_error_haml_progress_and_run_metrics():
+    ax = vh.plot_surrogate_error(np.array([0.0, 1e-3, -1e-3]), title="t")
+    assert ax.get_yscale() == "log" and ax.get_title() == "t"
+    ax = vh.plot_haml_progress({"a": [(torch.tensor([0.0, 0.5, 1.0]), 2.0)]})
+    assert list(ax.get_lines()[0].get_ydata()) == [0.0, 0.25, 0.5]
+    with pytest.raises(HarlMiniError, match="J_star"):
+        vh.plot_haml_progress({"a": [(torch.tensor([1.0, 2.0]), 0.5)]})
+    rows = [{"iteration": k, "j": 0.1 * k} for k in range(3)]
+    ax = vh.plot_run_metrics({"run": rows}, "j", ylabel="J")
+    assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([0.0, 0.1, 0.2])
+    with pytest.raises(HarlMiniError, match="column"):
+        vh.plot_run_metrics({"run": rows}, "m_std")
+
+
+def test_game_grid_provenance_bench_and_sources(tmp_path):
+    folders = [_fake_run(tmp_path / f"happo_xor_s{s}", "happo", "xor", s, 1.0, True) for s in range(2)]
+    a1a2 = [_fake_run(tmp_path / f"happo_a1a2_s{s}", "happo", "a1a2", s, 0.9, False) for s in range(2)]
+    fig = vh.plot_game_grid({("happo", "xor"): folders}, {"happo": a1a2}, {"happo": "HAPPO"}, ["xor", "climbing"])
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()][:3] == ["xor", "climbing",
+                                                                          "$a^1a^2$ game, steps of KL 0.5"]
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "HAPPO" in names and not any("min–max" in n for n in names)
+    manifest = dict(git_commit="abcdef123", git_dirty=True, cpu="cpu", cpu_count=2, versions={"torch": "2"},
+                    torch_threads=1, seed=0, steps=10, env="game:xor", wall_time=1.0)
+    text = vh.games_provenance([manifest, {**manifest, "env": "game:a1a2", "steps": 4, "seed": 1}])
+    assert "2 runs, seeds 0, 1; 10 env steps per run (4 on the $a^1a^2$ game)" in text
+    assert "abcdef1 (uncommitted changes)" in text
+    with pytest.raises(HarlMiniError, match="lacks"):
+        vh.games_provenance([{"seed": 0}])
+    rows = [dict(mode="env", game="xor", algo=None, num_envs=1024, steps_per_s=5_000_000),
+            dict(mode="train", game="xor", algo="happo", num_envs=1024, steps_per_s=90_000)]
+    table, speed = vh.bench_table(rows)
+    assert "| xor | environment only | 5,000 k |" in table and speed["xor", "happo", 1024] == 90_000
+    src = vh.source_table([("check", vh.check_game)])
+    assert "`harl_mini/viz/hatrpo.py:" in src and "`check_game`" in src
+    with pytest.raises(HarlMiniError, match="pairs"):
+        vh.source_table([vh.check_game])
+
+
+def test_game_results_table_compact_cells(tmp_path):
+    folders = [_fake_run(tmp_path / f"happo_xor_s{s}", "happo", "xor", s, 1.0, True) for s in range(2)]
+    folders += [_fake_run(tmp_path / f"ippo_xor_s{s}", "ippo", "xor", s, 0.49, False) for s in range(2)]
+    table = vh.game_results_table(vh.game_results(folders), references=False, compact=True)
+    assert "| xor | 2/2\u202f·\u202f2\u202f·\u202f1.0 | 0/2\u202f·\u202f0.49 |" in table

@@ -186,3 +186,50 @@ def test_shared_objective_curve_matches_the_oracle():
     for p, J in zip(x, y):
         expected = float(tabular.shared_objective(game, torch.tensor([p, 1 - p], dtype=torch.float64)))
         assert abs(J - expected) < 1e-15
+
+
+def test_plot_a1a2_updates_without_colorbar_keeps_one_axes():
+    fig, axes = plt.subplots(1, 2)
+    for ax, d in zip(axes, (0.1, 0.5)):
+        vm.plot_a1a2_updates((-0.25, 0.25), d, ax=ax, lim=1.8, colorbar=False)
+    assert len(fig.axes) == 2  # no colour-bar axes added
+    vm.plot_a1a2_updates((-0.25, 0.25), 0.5, ax=axes[0], colorbar=True)
+    assert len(fig.axes) == 3
+
+
+# ------------------------------------------------------------------- recorded runs: legends and statistics
+
+
+def test_legend_line_is_a_labelled_handle():
+    handle = vm.legend_line("tab:red", "MAPPO", ls="--")
+    assert handle.get_label() == "MAPPO" and handle.get_linestyle() == "--" and handle.get_color() == "tab:red"
+    with pytest.raises(HarlMiniError, match="label"):
+        vm.legend_line("k", 3)
+
+
+def _fisher_by_enumeration(k1, n1, k2, n2):
+    """The p-value from its definition: every 2 x 2 table with the observed margins."""
+    K, N = k1 + k2, n1 + n2
+
+    def p(k):
+        return math.comb(n1, k) * math.comb(n2, K - k) / math.comb(N, K)
+
+    observed = p(k1)
+    return sum(p(k) for k in range(max(0, K - n2), min(K, n1) + 1) if p(k) <= observed * (1 + 1e-9))
+
+
+def test_fisher_exact_matches_the_chapter_and_the_definition():
+    assert abs(vm.fisher_exact(5, 5, 3, 5) - 112 / 252) < 1e-12  # the numbers Chapter 6 quotes
+    assert vm.fisher_exact(5, 5, 4, 5) == 1.0
+    assert vm.fisher_exact(0, 5, 0, 5) == 1.0
+    for k1, n1, k2, n2 in [(3, 7, 6, 8), (0, 4, 4, 4), (10, 12, 2, 9), (1, 1, 0, 1)]:
+        p = vm.fisher_exact(k1, n1, k2, n2)
+        assert abs(p - min(1.0, _fisher_by_enumeration(k1, n1, k2, n2))) < 1e-12 and 0 < p <= 1
+    assert abs(vm.fisher_exact(0, 4, 4, 4) - 2 / 70) < 1e-12  # the two most extreme tables of 70
+    assert vm.fisher_exact(3, 7, 6, 8) == vm.fisher_exact(6, 8, 3, 7)  # symmetric in the two methods
+
+
+def test_fisher_exact_rejects_bad_counts():
+    for args in [(6, 5, 3, 5), (1, 0, 1, 1), (-1, 5, 3, 5), (1.5, 5, 3, 5), (True, 5, 3, 5)]:
+        with pytest.raises(HarlMiniError):
+            vm.fisher_exact(*args)

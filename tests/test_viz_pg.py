@@ -169,3 +169,26 @@ def test_plot_optimality_gap_and_npg_bound():
         vng.plot_npg_bound(gap, 1.0, 1.0, 2)
     with pytest.raises(HarlMiniError, match="gap"):
         vng.plot_npg_bound(gap[:1], 1.0, 0.5, 2)
+
+
+def test_tabular_policy_net_is_the_softmax_policy():
+    theta = tabular.random_logits(tabular.random_mdp(4, 3, seed=0), seed=1)
+    net = vpg.tabular_policy_net(theta)
+    probs = net.distribution(torch.eye(4, dtype=torch.float64)).probs
+    assert torch.allclose(probs, tabular.softmax_policy(theta), atol=1e-14)
+    with pytest.raises(HarlMiniError, match="theta"):
+        vpg.tabular_policy_net(torch.zeros(3))
+
+
+def test_sampled_policy_gradients_are_seeded_and_the_baseline_helps(small):
+    mdp, _, _ = small
+    theta = tabular.random_logits(mdp, seed=2)
+    V = tabular.value(mdp, tabular.softmax_policy(theta))
+    g0, g1 = vpg.sampled_policy_gradients(mdp, theta, V, 2000, 60, seed=3)
+    again = vpg.sampled_policy_gradients(mdp, theta, V, 2000, 60, seed=3)
+    assert torch.equal(g0, again[0]) and torch.equal(g1, again[1])
+    exact = tabular.policy_gradient(mdp, theta)
+    err0, err1 = float((g0 - exact).norm() / exact.norm()), float((g1 - exact).norm() / exact.norm())
+    assert err1 < 0.2 and err1 < err0, (err0, err1)
+    with pytest.raises(HarlMiniError, match="V"):
+        vpg.sampled_policy_gradients(mdp, theta, torch.zeros(5), 10, 5)

@@ -264,3 +264,130 @@ def test_widgets_build():
     w2 = viz_tr.trpo_step_explorer(mdp, torch.zeros(3, 2, dtype=torch.float64), delta=0.05)
     assert isinstance(w2, ipywidgets.Widget)
     assert {c.description for c in w2.children if hasattr(c, "description")} >= {"δ"}
+
+
+# --------------------------------------------------------------------------- Chapter 9: plots, bootstrap, peers
+
+
+def test_chapter9_plots_draw_the_recorded_runs_and_the_benchmark(tmp_path):
+    happo = [_write_eval_run(tmp_path, "happo", s, [-80.0, -60.0 + s, -50.0]) for s in (0, 1)]
+    mappo = [_write_eval_run(tmp_path, "mappo", s, [-70.0, -65.0, -62.0]) for s in (0, 1)]
+    fig, (ax_eval, ax_train) = plt.subplots(1, 2)
+    viz_runs.plot_task_curves([(happo, "HAPPO", "C0"), (mappo, "MAPPO", "C2")], ax_eval, ax_train,
+                              budget=30_000, title="mpe:simple_spread")
+    assert [t.get_text() for t in ax_eval.get_legend().get_texts()] == ["HAPPO", "MAPPO"]
+    assert ax_train.get_legend() is None and "training" in ax_train.get_title()
+    # the training axis leaves out the first 10 % of the budget: the returns -100 and -99 of the
+    # rows at 1,000 and 2,000 steps, so the axis starts above -99
+    assert ax_train.get_ylim()[0] > -99.0
+    with pytest.raises(HarlMiniError, match="no runs"):
+        viz_runs.plot_task_curves([], ax_eval, ax_train, budget=1, title="x")
+    path = tmp_path / "bench.txt"
+    path.write_text(BENCH_TEXT)
+    rows, _ = viz_runs.load_scale_bench(path)
+    fig, ax = plt.subplots()
+    viz_runs.plot_scale_bench(rows, ax, reference=1500.0, reference_label="one copy")
+    assert len(ax.patches) == 2 * len(rows) and ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["simple_spread happo (80)", "balance mappo (1,024)"]
+    with pytest.raises(HarlMiniError, match="no benchmark rows"):
+        viz_runs.plot_scale_bench([], ax)
+
+
+def _brute_prob_greater(x, y):
+    """Every pair of ordered resamples, counted one by one."""
+    import itertools
+
+    def means(v):
+        n = len(v)
+        return [sum(v[i] for i in idx) / n for idx in itertools.product(range(n), repeat=n)]
+
+    mx, my = means(x), means(y)
+    return sum((u > v) + 0.5 * (u == v) for u in mx for v in my) / (len(mx) * len(my))
+
+
+def test_exact_bootstrap_matches_brute_force_and_its_edge_cases():
+    means, probs = viz_runs.bootstrap_means([0.0, 1.0])
+    np.testing.assert_array_equal(means, [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(probs, [0.25, 0.5, 0.25], rtol=0, atol=1e-15)
+    means, probs = viz_runs.bootstrap_means([1.0, 2.0, 3.0])  # 27 draws: 1 of mean 1, 3 of 4/3, ...
+    np.testing.assert_allclose(probs * 27, [1, 3, 6, 7, 6, 3, 1], rtol=0, atol=1e-12)
+    rng = np.random.default_rng(0)
+    for n, m in [(1, 1), (2, 3), (3, 3), (4, 2), (5, 3)]:
+        x, y = rng.integers(-6, 7, n) / 4, rng.integers(-6, 7, m) / 4  # quarters: exact sums, exact ties
+        assert viz_runs.bootstrap_prob_greater(x, y) == pytest.approx(_brute_prob_greater(list(x), list(y)), abs=1e-12)
+    assert viz_runs.bootstrap_prob_greater([1.0, 2.0, 3.0], [3.0, 1.0, 2.0]) == 0.5  # same values: exactly 1/2
+    assert viz_runs.bootstrap_prob_greater([5.0, 6.0, 7.0], [4.0, 4.5, 4.9]) == 1.0  # ranges apart: exactly 1
+    assert viz_runs.bootstrap_prob_greater([4.0], [4.5, 5.0]) == 0.0
+    # rounding cannot split a tie: 0.1 + 0.2 and 0.3 are not equal floats, their means count as equal
+    assert viz_runs.bootstrap_prob_greater([0.1 + 0.2], [0.3]) == 0.5
+    with pytest.raises(HarlMiniError, match="at most 8"):
+        viz_runs.bootstrap_means(np.arange(9.0))
+    with pytest.raises(HarlMiniError, match="finite"):
+        viz_runs.bootstrap_means([1.0, float("nan")])
+
+
+def _run(pair, side, rate=None, code=0):
+    rec = {"pair": pair, "side": side, "returncode": code}
+    if rate is not None:
+        rec["result"] = {"rate": rate, "rate_cpu": 2 * rate}
+    return rec
+
+
+def test_pair_ratios_match_pairs_by_number_and_drop_failed_pairs():
+    runs = [_run(1, "peer", 100.0), _run(1, "harl_mini", 300.0), _run(2, "peer", 200.0), _run(2, "harl_mini", 200.0),
+            _run(3, "peer", 50.0), _run(3, "harl_mini", 400.0)]
+    s = viz_runs.pair_ratios(runs)
+    assert s["pairs"] == [1, 2, 3] and s["ratios"] == [3.0, 1.0, 8.0] and s["dropped"] == []
+    assert (s["median"], s["min"], s["max"], s["n"]) == (3.0, 1.0, 8.0, 3)
+    assert viz_runs.pair_ratios(runs[::-1]) == s  # the order of the records does not matter
+    assert viz_runs.pair_ratios(runs, rate="rate_cpu")["ratios"] == [3.0, 1.0, 8.0]
+    failed = runs[:4] + [_run(3, "peer", code=1), runs[5], _run(4, "peer", 10.0), _run(4, "harl_mini", 20.0)]
+    s = viz_runs.pair_ratios(failed)
+    assert s["pairs"] == [1, 2, 4] and s["dropped"] == [3] and s["median"] == 2.0  # pair 3 dropped whole
+    even = viz_runs.pair_ratios(runs[:4] + [_run(4, "peer", 10.0), _run(4, "harl_mini", 20.0)][:2] + runs[4:])
+    assert even["n"] == 4 and even["median"] == 2.5  # mean of the two middle ratios, 2 and 3
+    lonely = viz_runs.pair_ratios([_run(1, "peer", 1.0), _run(2, "harl_mini", 1.0)])
+    assert lonely["n"] == 0 and lonely["median"] is None and lonely["dropped"] == [1, 2]
+    with pytest.raises(HarlMiniError, match="two peer runs"):
+        viz_runs.pair_ratios([_run(1, "peer", 1.0), _run(1, "peer", 2.0)])
+    with pytest.raises(HarlMiniError, match="side must be"):
+        viz_runs.pair_ratios([_run(1, "other", 1.0)])
+    with pytest.raises(HarlMiniError, match="'pair' and 'side'"):
+        viz_runs.pair_ratios([{"side": "peer"}])
+
+
+def test_ratio_words_follow_the_data():
+    faster = viz_runs.pair_ratios([_run(1, "peer", 1.0), _run(1, "harl_mini", 3.0), _run(2, "peer", 1.0),
+                                   _run(2, "harl_mini", 2.0)])
+    slower = viz_runs.pair_ratios([_run(1, "peer", 4.0), _run(1, "harl_mini", 1.0)])
+    mixed = viz_runs.pair_ratios([_run(1, "peer", 1.0), _run(1, "harl_mini", 2.0), _run(2, "peer", 2.0),
+                                  _run(2, "harl_mini", 1.0), _run(3, "peer", 1.0), _run(3, "harl_mini", 0.9)])
+    assert viz_runs.ratio_text(faster) == "2.50 [2.00–3.00]" and viz_runs.ratio_text(None) == "–"
+    assert viz_runs.ratio_verdict(faster, "X").startswith("2.5× as fast as X (median of 2 pairs; every pair faster")
+    assert viz_runs.ratio_verdict(slower, "X") == "slower than X in every pair: 0.25 of its rate (median of 1 pair, 0.25–0.25)"
+    text = viz_runs.ratio_verdict(mixed, "X")
+    assert text.startswith("faster than X in 1 of 3 pairs and slower in 2") and text.endswith("no consistent order")
+    assert viz_runs.ratio_verdict(viz_runs.pair_ratios([]), "X") == "not measured (no complete pair)"
+
+
+def test_the_recorded_peer_benchmark_reads_back_and_its_ratios_recompute(tmp_path):
+    from harl_mini import data
+
+    doc = viz_runs.load_peer_benchmark(data.path("results/peers/results.json"))
+    assert doc["format"] == 1 and doc["cells"]
+    for cell in doc["cells"]:  # results.json rounds its summaries to 3 decimals
+        assert cell["wall"]["n"] == cell["pairs"]
+        assert abs(cell["wall"]["median"] - cell["ratio_median"]) <= 6e-4
+        assert abs(cell["cpu"]["median"] - cell["cpu_rates"]["ratio_median"]) <= 6e-4
+        assert (cell["compile"] is None) == (cell["with_compile"] is None)
+    table = viz_runs.peer_table(doc).strip().splitlines()
+    assert len(table) == 2 + len(doc["cells"]) and table[0].startswith("| peer | cell |")
+    with pytest.raises(HarlMiniError, match="no peer benchmark"):
+        viz_runs.load_peer_benchmark(tmp_path / "missing.json")
+    bad = tmp_path / "results.json"
+    bad.write_text(json.dumps({"format": 2}))
+    with pytest.raises(HarlMiniError, match="expected format 1"):
+        viz_runs.load_peer_benchmark(bad)
+    bad.write_text(json.dumps({"format": 1, "date": "d", "harl_mini_commit": "c", "cpu": "x", "cells": [{"cell": "a"}]}))
+    with pytest.raises(HarlMiniError, match=r"cells\[0\] has no peer"):
+        viz_runs.load_peer_benchmark(bad)

@@ -5,7 +5,7 @@ value and entropy terms (Chapter 5, eqs. ``eq-ppo-clip`` and ``eq-ppo-loss``), w
 ξ_t(θ) = π_θ(a_t|s_t)/π_old(a_t|s_t) (``ratio``; the PPO paper writes r_t(θ)). mean_t is the
 **batch mean**: every time step has weight 1, so states are weighted by their undiscounted
 frequency in the batch, not by the discounted visitation d_π of the exact objective
-:func:`harl_mini.tabular.trpo.ppo_objective` (Chapter 4, §4.4).
+:func:`harl_mini.tabular.trpo.ppo_objective` (Chapter 4, §4.5).
 
 Implementation details (CleanRL style: each item names the lines that implement it; a
 test keeps the line numbers honest):

@@ -11,14 +11,14 @@ which their episode ends::
 =================  ===================  ===============================================
 Returned           Shape                Meaning
 =================  ===================  ===============================================
-``obs``            N × [B, obs_dims[i]]  per-agent observations to act on next (already
+``obs``            N × [B, obs_dims[i]] per-agent observations to act on next (already
                                         the first ones of a new episode where the last
                                         one ended)
 ``state``          [B, state_dim]       global state for a centralised critic
 ``reward``         [B]                  the shared team reward r_t
 ``terminated``     [B] bool             the episode reached a terminal state
 ``truncated``      [B] bool             the episode was cut by a time limit
-``final_obs``      N × [B, obs_dims[i]]  what the step really led to: equal to ``obs``
+``final_obs``      N × [B, obs_dims[i]] what the step really led to: equal to ``obs``
                                         where not done, the last observations (before
                                         the reset) where done
 ``final_state``    [B, state_dim]       the same for the global state

@@ -1,26 +1,24 @@
-"""One exercise source, two versions; and a runner that grades a notebook cell by cell.
+"""One exercise source, two versions: the solution (``exercises/src``) and the student notebook.
 
-Sources live in ``exercises/src/exNN_name.md`` (MyST-Markdown notebooks). They are the
-*solution* version: code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` is the
-model answer, and cells tagged ``check`` call one graded check on the student's function.
+Sources live in ``exercises/src/exCC_K_topic.md`` (MyST-Markdown notebooks; CC the chapter,
+K the exercise's number in it). They are the *solution* version: code between
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` is the model answer, and cells tagged
+``check`` call the registered checks of ``harl_mini.grading.exCC_K`` on the student's
+function.
 
 :func:`student_notebook` derives the *student* version: each solution region becomes
 ``raise NotImplementedError(...)`` (the signature and docstring above it stay), cells
-tagged ``solution-only`` are dropped, outputs are empty and cell ids are fixed, so that
-regenerating gives the committed ``exercises/exNN_name.ipynb`` byte for byte.
-
-:func:`run_notebook` executes any notebook in a fresh kernel of the current Python
-environment and records every cell's error, and :func:`grade` prints the per-check
-summary a student sees after ``make grade``.
+tagged ``solution-only`` are dropped, a Markdown line ``<!-- grading-table -->`` becomes
+the table of checks, parts, points and tolerances (from the registry, so it cannot drift),
+outputs are empty, cell ids are fixed and the notebook's metadata names its exercise
+(``metadata.harl_mini.exercise``), so that regenerating gives the committed
+``exercises/exCC_K_topic.ipynb`` byte for byte. Grading lives in
+:mod:`harl_mini.grading.runner`.
 """
 
 from __future__ import annotations
 
 import re
-import sys
-import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -28,21 +26,25 @@ import nbformat
 __all__ = [
     "BEGIN",
     "END",
+    "SOURCE_NAME",
+    "read_notebook",
+    "exercise_id",
+    "exercise_title",
+    "exercise_sources",
     "solution_regions",
+    "grading_table",
     "student_notebook",
     "write_student_notebooks",
     "sync_problems",
-    "CellResult",
-    "run_notebook",
-    "check_results",
-    "grade",
 ]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 CHECK_TAG = "check"
 SOLUTION_ONLY_TAG = "solution-only"
-_CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(")
+TABLE_MARKER = "<!-- grading-table -->"
+#: ``ex02_1_gae.md``: chapter 2, exercise 1, topic "gae"
+SOURCE_NAME = re.compile(r"^ex(\d\d)_(\d+)_([a-z0-9_]+)$")
 _DEF = re.compile(r"^\s*def\s+(\w+)\s*\(")
 
 
@@ -56,12 +58,29 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(str(path), as_version=4)
 
 
-def exercise_title(path: Path) -> str:
-    """``exercises/src/ex01_policy_evaluation.md`` -> ``Exercise 1``."""
-    match = re.match(r"ex(\d+)_", Path(path).name)
+def _name_match(path: Path) -> re.Match:
+    match = SOURCE_NAME.match(Path(path).stem)
     if not match:
-        raise ValueError(f"{path}: exercise files are named exNN_topic.md")
-    return f"Exercise {int(match.group(1))}"
+        raise ValueError(f"{path}: exercise files are named exCC_K_topic (chapter CC, exercise K), "
+                         "e.g. ex02_1_gae.md")
+    return match
+
+
+def exercise_id(path: Path) -> str:
+    """``exercises/src/ex02_1_gae.md`` -> ``ex02_1`` (the checks module's name)."""
+    match = _name_match(path)
+    return f"ex{match.group(1)}_{match.group(2)}"
+
+
+def exercise_title(path: Path) -> str:
+    """``exercises/src/ex02_1_gae.md`` -> ``Exercise 2.1``."""
+    match = _name_match(path)
+    return f"Exercise {int(match.group(1))}.{int(match.group(2))}"
+
+
+def exercise_sources(src_dir: Path) -> list[Path]:
+    """The exercise sources in ``src_dir`` (``exCC_K_topic.md``), sorted."""
+    return sorted(p for p in Path(src_dir).glob("ex*.md") if SOURCE_NAME.match(p.stem))
 
 
 def solution_regions(source: str) -> list[str]:
@@ -103,16 +122,47 @@ def _stub_source(source: str, title: str) -> str:
     return "\n".join(out)
 
 
+def grading_table(exercise: str) -> str:
+    """Markdown: every registered check of ``exercise`` with its parts, points and tolerance."""
+    from harl_mini.grading import CHECKS
+
+    checks = CHECKS.get(exercise, {})
+    if not checks:
+        raise ValueError(f"no checks registered for {exercise}: add harl_mini/grading/{exercise}.py")
+    rows = ["| Check | Your function | Part | Points |", "|:--|:--|:--|--:|"]
+    for check in checks.values():
+        for i, (part, points) in enumerate(check.parts.items()):
+            first = i == 0
+            rows.append(f"| {'`' + check.name + '`' if first else ''} | {'`' + check.function + '`' if first else ''} "
+                        f"| {part} | {points:g} |")
+    total = sum(c.max_points for c in checks.values())
+    rows.append(f"| **Total** | | | **{total:g}** |")
+    lines = ["\n".join(rows), "", "Tolerances:", ""]
+    lines += [f"* `{check.name}`: `{check.tolerance}`" for check in checks.values()]
+    return "\n".join(lines)
+
+
 def student_notebook(src: Path) -> nbformat.NotebookNode:
     """The student version of the exercise source ``src`` (see the module docstring)."""
     src = Path(src)
     title = exercise_title(src)
+    exercise = exercise_id(src)
     source_nb = read_notebook(src)
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
+        "harl_mini": {"exercise": exercise},
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
     }
+    # first cell: install harl_mini when the kernel lacks it (Colab, Binder, a fresh Jupyter),
+    # from the repository named once in _config.yml; a no-op where the package is installed
+    from harl_mini import launch
+
+    root = src.resolve().parents[2]
+    url, branch = launch.repository(root) if (root / "_config.yml").is_file() else ("", "main")
+    install = launch.install_cell(url, branch)
+    install.id = f"{src.stem}-install"
+    nb.cells.append(install)
     for cell in source_nb.cells:
         tags = list(cell.get("metadata", {}).get("tags", []))
         if SOLUTION_ONLY_TAG in tags:
@@ -123,7 +173,10 @@ def student_notebook(src: Path) -> nbformat.NotebookNode:
         elif cell.cell_type == "markdown":
             if BEGIN in cell.source:
                 raise ValueError(f"{src}: solution markers belong in code cells only")
-            new = nbformat.v4.new_markdown_cell(cell.source, metadata=metadata)
+            text = cell.source
+            if TABLE_MARKER in text:
+                text = text.replace(TABLE_MARKER, grading_table(exercise))
+            new = nbformat.v4.new_markdown_cell(text, metadata=metadata)
         else:
             continue
         new.id = f"{src.stem}-{len(nb.cells):02d}"
@@ -142,9 +195,9 @@ def render(nb: nbformat.NotebookNode) -> str:
 
 
 def write_student_notebooks(src_dir: Path, out_dir: Path) -> list[Path]:
-    """Regenerate every ``out_dir/exNN_*.ipynb`` from ``src_dir/exNN_*.md``."""
+    """Regenerate every ``out_dir/exCC_K_*.ipynb`` from ``src_dir/exCC_K_*.md``."""
     written = []
-    for src in sorted(Path(src_dir).glob("ex*.md")):
+    for src in exercise_sources(src_dir):
         target = student_path(src, out_dir)
         target.write_text(render(student_notebook(src)), encoding="utf-8")
         written.append(target)
@@ -158,7 +211,7 @@ def sync_problems(src_dir: Path, out_dir: Path) -> list[str]:
     solution markers, and any solution line (12+ characters) that leaked into it.
     """
     problems = []
-    sources = sorted(Path(src_dir).glob("ex*.md"))
+    sources = exercise_sources(src_dir)
     if not sources:
         problems.append(f"no exercise sources in {src_dir}")
     expected_names = {student_path(s, out_dir).name for s in sources}
@@ -182,105 +235,3 @@ def sync_problems(src_dir: Path, out_dir: Path) -> list[str]:
                     if len(line.strip()) >= 12 and line.strip() in student_text:
                         problems.append(f"{target}: solution line leaked: {line.strip()!r}")
     return problems
-
-
-# --------------------------------------------------------------------------- running
-
-
-@dataclass
-class CellResult:
-    """What happened when one code cell ran."""
-
-    index: int
-    source: str
-    tags: list[str]
-    ename: str | None = None
-    evalue: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.ename is None
-
-    @property
-    def is_check(self) -> bool:
-        return CHECK_TAG in self.tags
-
-    @property
-    def check_name(self) -> str:
-        match = _CHECK_CALL.search(self.source)
-        return match.group(1) if match else f"check in cell {self.index}"
-
-
-def _kernel_manager():
-    """A kernel manager that starts ipykernel with this very Python (the project's venv)."""
-    from ipykernel.kernelspec import RESOURCES, get_kernel_dict
-    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-    from jupyter_client.manager import KernelManager
-
-    class CurrentEnvironment(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name):
-            return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
-
-    # IPC (Unix sockets) instead of TCP: no network ports, and no encryption warning.
-    return KernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnvironment(), transport="ipc",
-                         ip=str(Path(tempfile.mkdtemp(prefix="harl_mini_kernel_")) / "kernel"))
-
-
-def run_notebook(path: Path, timeout: int = 300) -> list[CellResult]:
-    """Execute a notebook top to bottom in a fresh kernel, continuing past errors."""
-    from nbclient import NotebookClient
-
-    path = Path(path)
-    nb = read_notebook(path)
-    client = NotebookClient(nb, km=_kernel_manager(), timeout=timeout, allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
-    client.execute()
-    results = []
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        result = CellResult(index, cell.source, list(cell.metadata.get("tags", [])))
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "error":
-                result.ename, result.evalue = output.get("ename"), output.get("evalue")
-                break
-        results.append(result)
-    return results
-
-
-def check_results(results: list[CellResult]) -> list[CellResult]:
-    return [r for r in results if r.is_check]
-
-
-def grade(paths: list[Path], out=None) -> int:
-    """Run each notebook in a fresh kernel and print a per-check summary; 0 iff all pass."""
-    out = sys.stdout if out is None else out
-    all_passed = True
-    for path in paths:
-        path = Path(path)
-        if not path.exists():
-            print(f"{path}: no such notebook", file=out)
-            all_passed = False
-            continue
-        print(f"Grading {path} in a fresh kernel ...", file=out, flush=True)
-        start = time.perf_counter()
-        results = run_notebook(path)
-        checks = check_results(results)
-        for r in results:
-            if not r.is_check and not r.ok:
-                print(f"  note: cell {r.index} (not a check) raised {r.ename}: {r.evalue}", file=out)
-        for r in checks:
-            if r.ok:
-                print(f"  PASS  {r.check_name}", file=out)
-            else:
-                message = r.evalue or ""
-                if not message.startswith(r.check_name):
-                    message = f"{r.check_name}: {r.ename}: {message}"
-                print(f"  FAIL  {message}", file=out)
-        passed = sum(r.ok for r in checks)
-        if not checks:
-            print("  (this notebook has no check cells)", file=out)
-        print(f"{passed} of {len(checks)} checks passed in {path.name} "
-              f"({time.perf_counter() - start:.1f} s)", file=out)
-        all_passed &= bool(checks) and passed == len(checks)
-    return 0 if all_passed else 1

@@ -1,7 +1,9 @@
-r"""Sampled cooperative multi-agent trust-region algorithms (Chapter 8): IPPO, MAPPO, HAPPO, HATRPO.
+r"""Sampled cooperative multi-agent algorithms: IPPO, MAPPO, HAPPO, HATRPO (Chapter 8) and the
+autoregressive ones of Chapter 10 (AR-MAPPO, AR-HAPPO, MAT, MAT-Dec).
 
 One runner (:mod:`harl_mini.marl.runner`) and one buffer (:mod:`harl_mini.marl.buffer`)
-serve all four; they differ only in the critic and the actor update:
+serve all of them; the registry :data:`~harl_mini.marl.runner.ALGORITHMS` has one line per
+algorithm naming what differs (critic, actors, actor update):
 
 =============  =========================================  ==================================
 Name           Critic                                     Actor update
@@ -13,6 +15,16 @@ Name           Critic                                     Actor update
                                                           random order each iteration
 ``hatrpo``     centralised V(s)                           sequential trust-region steps
                                                           (CG + true-KL line search)
+``ar_mappo``   centralised V(s)                           autoregressive MLP actors
+                                                          (:mod:`~harl_mini.marl.ar`), all
+                                                          at once on conditional ratios
+``ar_happo``   centralised V(s)                           autoregressive MLP actors, HAPPO's
+                                                          sequential update with M
+``mat``        the transformer's encoder, V(ô^i)          Multi-Agent Transformer
+                                                          (:mod:`~harl_mini.marl.mat`): one
+                                                          loss, conditional ratios, no M
+``mat_dec``    MAT's encoder, V(ô^i)                      MAT's loss, decentralised MLP
+                                                          actors on own observations
 =============  =========================================  ==================================
 
 Usage::
@@ -23,7 +35,9 @@ Usage::
 
 Modules: :mod:`~harl_mini.marl.actors` (per-agent or shared policies, batched sampling),
 :mod:`~harl_mini.marl.critic` (V(s), V^i(o^i), ValueNorm), :mod:`~harl_mini.marl.buffer`,
-:mod:`~harl_mini.marl.runner`, :mod:`~harl_mini.marl.bench` (throughput),
+:mod:`~harl_mini.marl.runner`, :mod:`~harl_mini.marl.ar`, :mod:`~harl_mini.marl.mat`,
+:mod:`~harl_mini.marl.distill` (behaviour cloning into decentralised actors),
+:mod:`~harl_mini.marl.bench` (throughput),
 :mod:`~harl_mini.marl.run` (recorded runs with provenance; ``--sweep``),
 :mod:`~harl_mini.marl.trainer` (``python -m harl_mini train``: full-scale runs with
 metrics.csv, TensorBoard, checkpoints and bit-identical resume; named configs in ``configs/``).

@@ -9,7 +9,7 @@ copy, so an iteration of B copies × T steps is B·T steps):
    preset (rollout with batched action sampling, GAE, the algorithm's actor update, the
    critic update, the exact J and a deterministic evaluation every iteration), for each
    algorithm: HAPPO, HATRPO, MAPPO (shared parameters + agent id), MAPPO-shared (no id),
-   IPPO.
+   IPPO; on request (``--algos``) AR-HAPPO and MAT (Chapter 10).
 
 Reference point: HARL's own HAPPO runs at ≈ 5,000 steps/s on a matrix game on this kind of
 machine (20 in-process envs, per-step per-agent forwards; harl.md §6). The gap comes from
@@ -55,6 +55,8 @@ VARIANTS = {
     "mappo": ("mappo", {}),
     "mappo_shared": ("mappo", {"share_params": True, "agent_id": False}),
     "ippo": ("ippo", {}),
+    "ar_happo": ("ar_happo", {}),  # Chapter 10: autoregressive MLP actors, HAPPO's update
+    "mat": ("mat", {}),            # Chapter 10: the Multi-Agent Transformer (default size)
 }
 
 
@@ -92,10 +94,10 @@ def train_throughput(variant: str, game: str, num_envs: int, iterations: int, nu
 #: environment -> the algorithms benchmarked by default (each with its shipped config,
 #: :func:`harl_mini.marl.trainer.named_config`)
 SCALE_CASES: dict[str, list[str]] = {
-    "mpe:simple_spread": ["happo", "hatrpo", "mappo"],
+    "mpe:simple_spread": ["happo", "hatrpo", "mappo", "mat"],
     "vmas:transport": ["happo", "mappo"],
     "vmas:balance": ["happo", "mappo"],
-    "mamujoco:HalfCheetah-2x3": ["happo", "hatrpo", "mappo", "mappo_separate"],
+    "mamujoco:HalfCheetah-2x3": ["happo", "hatrpo", "mappo", "mappo_separate", "mat"],
     "mamujoco:HalfCheetah-6x1": ["happo", "hatrpo", "mappo", "mappo_separate"],
     "mamujoco:Humanoid-9|8": ["happo", "mappo_separate"],  # 9 and 8 actions: no shared actor
     "mamujoco:Humanoid-17x1": ["happo", "mappo", "mappo_separate"],
@@ -232,7 +234,8 @@ def main(argv=None) -> int:
 
     games = (args.games or ("xor" if args.quick else "climbing,prop1-6")).split(",")
     sizes = [int(s) for s in (args.num_envs or ("256" if args.quick else "1024,4096,16384")).split(",")]
-    algos = (args.algos or ("happo,hatrpo" if args.quick else ",".join(VARIANTS))).split(",")
+    default = [v for v in VARIANTS if v not in ("ar_happo", "mat")]  # Chapter 10's: on request
+    algos = (args.algos or ("happo,hatrpo" if args.quick else ",".join(default))).split(",")
     iterations = args.iterations or (2 if args.quick else 20)
     for a in algos:
         if a not in VARIANTS:

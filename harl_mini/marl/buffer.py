@@ -1,6 +1,6 @@
 r"""One rollout buffer for every multi-agent algorithm: [T, B] team data + per-agent lists.
 
-Filled step by step by :func:`harl_mini.marl.runner.collect`; the advantages come from
+Filled step by step by :meth:`harl_mini.marl.runner.MARunner.collect`; the advantages come from
 :func:`harl_mini.advantages.gae`, the one GAE of the package (truncation bootstraps from
 the final state, termination never does; see that function).
 
@@ -23,7 +23,7 @@ Field               Shape               Meaning
 ==================  ==================  ==================================================
 
 :meth:`RolloutBuffer.advantages` returns ``(adv, ret)`` of shape [T, B, K]: with a
-centralised critic the single joint advantage Â(s_t, **a**_t) that *every* agent uses;
+centralised critic the single joint advantage Â(s_t, 𝐚_t) that *every* agent uses;
 for IPPO agent i's own Â^i_t. The K columns go through one ``gae`` call as a [T, B·K]
 batch.
 """

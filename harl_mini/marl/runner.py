@@ -1,10 +1,18 @@
-r"""One runner for IPPO, MAPPO, HAPPO and HATRPO (Chapter 8; Kuba et al. 2022, HARL).
+r"""One runner for every multi-agent algorithm (Chapters 8 and 10; Kuba et al. 2022, HARL).
 
 Every iteration: (1) collect ``num_steps`` joint steps in each of the ``num_envs`` copies
 of a :class:`~harl_mini.envs.multi.MultiAgentVecEnv` with the current policies
-(:func:`collect`); (2) compute GAE advantages (:meth:`RolloutBuffer.advantages`);
-(3) update the actors — the only place where the four algorithms differ; (4) fit the
+(:meth:`MARunner.collect`); (2) compute GAE advantages (:meth:`RolloutBuffer.advantages`);
+(3) update the actors — the only place where the algorithms differ; (4) fit the
 critic(s) *after* the actors, as HARL does.
+
+**The registry** (:data:`ALGORITHMS`, at the end of this module): one :class:`Algorithm`
+line per algorithm names its actor update and, where it differs from the default, its
+critic, its actors or its whole construction and update. IPPO, MAPPO, HAPPO and HATRPO
+are implemented here; the autoregressive actors of ``ar_mappo`` / ``ar_happo`` live in
+:mod:`harl_mini.marl.ar`, MAT and MAT-Dec (one transformer, one loss for policy and
+values) in :mod:`harl_mini.marl.mat` (Chapter 10). A new algorithm is one module plus one
+registry line; the rollout, buffer, GAE, checkpoints and resume are shared.
 
 ==========  ==========================  ==============================================
 Algorithm   Critic / advantage          Actor update
@@ -143,7 +151,9 @@ from __future__ import annotations
 import copy
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import torch
 from torch.distributions import kl_divergence
@@ -154,21 +164,50 @@ from harl_mini.envs import make_env
 from harl_mini.envs.multi import MultiAgentVecEnv
 from harl_mini.errors import HarlMiniError, check_choice
 from harl_mini.losses import ppo_clip_objective, ratio, surrogate_objective
+from harl_mini.marl import ar, mat
 from harl_mini.marl.actors import ACTIVATIONS, MultiAgentActors
 from harl_mini.marl.buffer import RolloutBuffer
 from harl_mini.marl.critic import CentralCritic, LocalCritics, value_loss
 from harl_mini.nets import flat_grad, flat_params, set_flat_params
 from harl_mini.trust_region import trpo_step
 
-__all__ = ["ALGORITHMS", "MAConfig", "PRESETS", "preset_for", "MARunner", "train", "evaluate", "exact_objective",
-           "exact_references",
+__all__ = ["ALGORITHMS", "Algorithm", "MAConfig", "PRESETS", "preset_for", "MARunner", "train", "evaluate",
+           "exact_objective", "exact_references", "ppo_all_agents", "happo_agents", "hatrpo_agents",
            "update_factor", "happo_objective", "hatrpo_surrogate", "to_plain", "make_eval_env"]
 
-#: the algorithms of this runner
-ALGORITHMS = ("ippo", "mappo", "happo", "hatrpo")
-SEQUENTIAL = ("happo", "hatrpo")
 #: diagnostics (per-agent KL, entropy) are computed on at most this many samples
 DIAG_SAMPLES = 4096
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One line of the registry :data:`ALGORITHMS`.
+
+    ===================  ========================================================================
+    Field                Meaning
+    ===================  ========================================================================
+    ``update_actors``    ``(runner, advs [N, S]) -> metrics``: the actor update, on
+                         ``runner._data[i] = (inputs, actions, logp_old)`` and the standardised
+                         advantages; the runner adds diagnostics and the critic update
+    ``critic``           ``"central"`` (V(s)) or ``"local"`` (V^i(o^i) per agent)
+    ``sequential``       agents are updated one after another (needs separate parameters)
+    ``share_default``    the default of ``share_params``
+    ``no_sharing``       why ``share_params=True`` does not apply (None: it may be used)
+    ``actors``           ``(env, cfg, device) -> actors`` instead of MultiAgentActors
+    ``build``            ``(runner) -> (actors, critic, actor_optims, critic_optim)``: the
+                         algorithm builds everything itself (MAT)
+    ``update``           ``(runner, buf) -> metrics``: the whole update, critic included (MAT)
+    ===================  ========================================================================
+    """
+
+    update_actors: Callable | None
+    critic: str = "central"
+    sequential: bool = False
+    share_default: bool = False
+    no_sharing: str | None = None
+    actors: Callable | None = None
+    build: Callable | None = None
+    update: Callable | None = None
 
 
 @dataclass
@@ -213,6 +252,10 @@ class MAConfig:
     accept_ratio: float = 0.5
     eval_interval: int = 10
     eval_episodes: int = 16
+    n_embd: int = 64
+    n_head: int = 1
+    n_block: int = 1
+    value_coef: float = 1.0
 
 
 #: Overrides for the one-state games (used by ``python -m harl_mini.marl.run``): the
@@ -245,18 +288,21 @@ def preset_for(env_name: str) -> dict:
 
 
 def _resolve(algo: str, hparams: dict) -> MAConfig:
+    spec = ALGORITHMS[algo]
     cfg = resolve_config(MAConfig, hparams)
     if cfg.share_params is None:
-        cfg.share_params = algo == "mappo"
+        cfg.share_params = spec.share_default
     for name in ("share_params", "agent_id"):
         v = getattr(cfg, name)
         if v is not None and not isinstance(v, bool):
             raise HarlMiniError(f"{name}: expected True, False or None, got {v!r}")
     if cfg.agent_id is None:
         cfg.agent_id = cfg.share_params
-    if algo in SEQUENTIAL and cfg.share_params:
+    if spec.sequential and cfg.share_params:
         raise HarlMiniError(f"{algo} updates the agents one after another and needs separate parameters per agent; "
                             "share_params=True would move the earlier agents' policies too (use mappo for sharing)")
+    if spec.no_sharing and cfg.share_params:
+        raise HarlMiniError(f"{algo}: share_params=True does not apply ({spec.no_sharing})")
     if cfg.m_clip is not None and (isinstance(cfg.m_clip, bool) or not isinstance(cfg.m_clip, numbers.Real)
                                    or not cfg.m_clip > 1.0):
         raise HarlMiniError(f"m_clip: expected None or a number > 1 (M is clamped to [1/c, c]), got {cfg.m_clip!r}")
@@ -322,19 +368,26 @@ class MARunner:
         self.env = _make_env(env, cfg.num_envs, self.seed, self.device, self.env_kwargs)
         env = self.env
         self.N = env.num_agents
-        self.actors = MultiAgentActors(env.obs_dims, env.action_spaces, cfg.share_params, cfg.agent_id, cfg.hidden,
-                                       cfg.activation, cfg.log_std_init, cfg.learn_std, cfg.init_mean, self.device,
-                                       cfg.feature_norm, cfg.layer_norm)
-        critic_hidden = cfg.hidden if cfg.critic_hidden is None else cfg.critic_hidden
-        act_cls = ACTIVATIONS[cfg.activation]
-        if algo == "ippo":
-            self.critic = LocalCritics(env.obs_dims, critic_hidden, act_cls, cfg.value_norm, self.device,
-                                       cfg.feature_norm, cfg.layer_norm)
+        self.spec = spec = ALGORITHMS[algo]
+        if spec.build is not None:  # the algorithm builds its own networks and optimisers (MAT)
+            self.actors, self.critic, self.actor_optims, self.critic_optim = spec.build(self)
         else:
-            self.critic = CentralCritic(env.state_dim, critic_hidden, act_cls, cfg.value_norm, self.device,
-                                        cfg.feature_norm, cfg.layer_norm)
-        self.actor_optims = [torch.optim.Adam(p.parameters(), lr=cfg.lr, eps=1e-5) for p in self.actors.policies]
-        self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
+            if spec.actors is not None:
+                self.actors = spec.actors(env, cfg, self.device)
+            else:
+                self.actors = MultiAgentActors(env.obs_dims, env.action_spaces, cfg.share_params, cfg.agent_id,
+                                               cfg.hidden, cfg.activation, cfg.log_std_init, cfg.learn_std,
+                                               cfg.init_mean, self.device, cfg.feature_norm, cfg.layer_norm)
+            critic_hidden = cfg.hidden if cfg.critic_hidden is None else cfg.critic_hidden
+            act_cls = ACTIVATIONS[cfg.activation]
+            if spec.critic == "local":
+                self.critic = LocalCritics(env.obs_dims, critic_hidden, act_cls, cfg.value_norm, self.device,
+                                           cfg.feature_norm, cfg.layer_norm)
+            else:
+                self.critic = CentralCritic(env.state_dim, critic_hidden, act_cls, cfg.value_norm, self.device,
+                                            cfg.feature_norm, cfg.layer_norm)
+            self.actor_optims = [torch.optim.Adam(p.parameters(), lr=cfg.lr, eps=1e-5) for p in self.actors.policies]
+            self.critic_optim = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
         self.buffer = RolloutBuffer(cfg.num_steps, env.num_envs, env.obs_dims, env.action_spaces, env.state_dim,
                                     self.critic.num_values, self.device)
         self.iteration = 0
@@ -371,7 +424,13 @@ class MARunner:
     # Updates
     # -------------------------------------------------------------------------------------
     def update(self, buf: RolloutBuffer) -> dict:
-        """The actor update of ``self.algo`` and then the critic update; returns metrics."""
+        """The actor update of ``self.algo`` and then the critic update; returns metrics.
+
+        An algorithm with its own ``update`` in the registry (MAT) replaces all of it."""
+        if self.spec.update is not None:
+            metrics = self.spec.update(self, buf)
+            self._check_params()
+            return metrics
         cfg = self.cfg
         adv, ret = buf.advantages(cfg.gamma, cfg.lam)                                          # [T, B, K]
         S = buf.size
@@ -379,16 +438,16 @@ class MARunner:
         if cfg.norm_adv and S > 1:
             adv = (adv - adv.mean(1, keepdim=True)) / (adv.std(1, keepdim=True) + 1e-8)
         advs = adv.expand(self.N, S) if adv.shape[0] == 1 else adv                               # [N, S]
-        self._data = [(buf.flat_obs(i), buf.flat_actions(i), buf.flat_logp(i)) for i in range(self.N)]
+        obs = [buf.flat_obs(i) for i in range(self.N)]
+        acts = [buf.flat_actions(i) for i in range(self.N)]
+        if isinstance(self.actors, ar.ARActors):  # agent i's input holds the earlier agents' stored actions
+            obs = self.actors.conditioned(obs, acts)
+        self._data = [(obs[i], acts[i], buf.flat_logp(i)) for i in range(self.N)]
         # diagnostics (KL, entropy) on an evenly spaced subsample of at most DIAG_SAMPLES
         self._diag = slice(None, None, max(1, S // DIAG_SAMPLES))
         with torch.no_grad():
             old = [self.actors.distribution(i, self._data[i][0][self._diag]) for i in range(self.N)]
-        if self.algo in SEQUENTIAL:
-            metrics = self._sequential_update(advs)
-        else:
-            metrics = self._ppo_epochs(list(range(self.N)), advs)
-            metrics["order"] = ""
+        metrics = self.spec.update_actors(self, advs)
         metrics.update(self._diagnostics(old))
         metrics.update(self._critic_update(buf, ret))
         self._check_params()
@@ -464,7 +523,10 @@ class MARunner:
             return list(range(self.N))
         return torch.randperm(self.N, generator=self.gen, device=self.device).tolist()
 
-    def _sequential_update(self, advs: torch.Tensor) -> dict:
+    def _sequential_update(self, advs: torch.Tensor, agent_step) -> dict:
+        """Agents one after another in :meth:`agent_order`; ``agent_step(runner, i, factor, advs)``
+        updates agent i with M = ``factor`` and returns its metrics (``policy_loss`` and any
+        per-agent extras); M is then multiplied by agent i's new/old ratio."""
         cfg = self.cfg
         S = advs.shape[1]
         order = self.agent_order()
@@ -474,15 +536,9 @@ class MARunner:
         losses = []
         for i in order:
             self.last_factors.append(factor)
-            if self.algo == "happo":
-                m = self._ppo_epochs([i], self._weights_for(i, factor, advs))
-                losses.append(m["policy_loss"])
-            else:
-                m = self._trpo_agent(i, factor * advs[i])
-                losses.append(m["policy_loss"])
-                out[f"accepted_{i}"] = int(m["accepted"])
-                out[f"backtracks_{i}"] = m["backtracks"]
-                out[f"step_kl_{i}"] = m["step_kl"]
+            m = agent_step(self, i, factor, advs)
+            losses.append(m.pop("policy_loss"))
+            out.update(m)
             with torch.no_grad():  # M ← M · π_new/π_old on the whole batch, detached
                 obs, act, logp_old = self._data[i]
                 factor = update_factor(factor, self.actors.log_prob(i, obs, act), logp_old, cfg.m_clip)
@@ -493,7 +549,7 @@ class MARunner:
         out.update(policy_loss=sum(losses) / len(losses), m_mean=float(last.mean()),
                    m_std=float(last.std()) if last.numel() > 1 else 0.0, m_min=float(last.min()),
                    m_max=float(last.max()))
-        if self.algo == "hatrpo":
+        if "accepted_0" in out:
             out["accepted"] = sum(out[f"accepted_{i}"] for i in range(self.N)) / self.N
         return out
 
@@ -573,8 +629,9 @@ class MARunner:
         for opt in self.actor_optims:
             for group in opt.param_groups:
                 group["lr"] = lr
-        for group in self.critic_optim.param_groups:
-            group["lr"] = self.cfg.critic_lr * frac
+        if self.critic_optim is not None:  # None: one optimiser for everything (MAT)
+            for group in self.critic_optim.param_groups:
+                group["lr"] = self.cfg.critic_lr * frac
         return lr
 
     def step(self) -> tuple[RolloutBuffer, dict]:
@@ -597,7 +654,7 @@ class MARunner:
             "env_name": self.env.name, "num_envs": self.env.num_envs,
             "actors": self.actors.state_dict(), "critic": self.critic.state_dict(),
             "actor_optims": [opt.state_dict() for opt in self.actor_optims],
-            "critic_optim": self.critic_optim.state_dict(),
+            "critic_optim": None if self.critic_optim is None else self.critic_optim.state_dict(),
             "generator": self.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
@@ -627,7 +684,8 @@ class MARunner:
         self.critic.load_state_dict(state["critic"])
         for opt, opt_state in zip(self.actor_optims, state["actor_optims"], strict=True):
             opt.load_state_dict(opt_state)
-        self.critic_optim.load_state_dict(state["critic_optim"])
+        if self.critic_optim is not None:
+            self.critic_optim.load_state_dict(state["critic_optim"])
         self.iteration = int(state["iteration"])
         restored = state["env"] is not None
         if restored:
@@ -722,10 +780,12 @@ def exact_objective(actors: MultiAgentActors, env) -> float | None:
     (:func:`harl_mini.tabular.game.objective`) for the tables π^i[s, ·] the actors give on
     each state's observation (discounted by the game's γ);
 
-    :class:`~harl_mini.envs.matrix.MatrixGameEnv`: H · Σ_a Π_i π^i(a^i) r(a);
+    :class:`~harl_mini.envs.matrix.MatrixGameEnv`: H · Σ_a Π_i π^i(a^i) r(a); for
+    autoregressive actors (with ``ar_factors``, Chapter 10) H · J of
+    :func:`harl_mini.tabular.ar_objective` on their exact conditional tables;
     :class:`~harl_mini.envs.matrix.ContinuousProductGameEnv`: H · Π_i μ^i (the expected
-    product of independent Gaussians). H is the episode length; the observation is the
-    env's (constant) one.
+    product of independent Gaussians; None for autoregressive actors). H is the episode
+    length; the observation is the env's (constant) one.
     """
     from harl_mini.envs.markov import MarkovGameEnv
     from harl_mini.envs.matrix import ContinuousProductGameEnv, MatrixGameEnv
@@ -737,13 +797,18 @@ def exact_objective(actors: MultiAgentActors, env) -> float | None:
 
         return float(objective(env.game, env.policy_tables(actors.probs)))
 
+    if isinstance(env, MatrixGameEnv) and hasattr(actors, "ar_factors"):  # autoregressive: through the oracle
+        from harl_mini.tabular import ar_objective, matrix_game
+
+        factors, order = actors.ar_factors([o[:1] for o in env.obs])
+        return float(ar_objective(matrix_game(env.payoff.cpu()), factors, order)) * env.episode_length
     if isinstance(env, MatrixGameEnv):
         table = env.payoff.to(torch.float64)
         for i in reversed(range(env.num_agents)):
             p = actors.probs(i, env.obs[i][:1])[0].to(torch.float64).to(table.device)
             table = table @ p  # contract the last remaining agent axis
         return float(table) * env.episode_length
-    if isinstance(env, ContinuousProductGameEnv):
+    if isinstance(env, ContinuousProductGameEnv) and not hasattr(actors, "ar_factors"):  # independent agents only
         prod = 1.0
         for i in range(env.num_agents):
             prod *= float(actors.mean(i, env.obs[i][:1])[0, 0])
@@ -806,3 +871,51 @@ def train(algo: str, env, steps: int, seed: int = 0, device="cpu", progress: boo
 
     return Trainer(algo, env, steps, seed, device, hparams=hparams, env_kwargs=env_kwargs, progress=progress,
                    log=log).run()
+
+
+# ---------------------------------------------------------------------------------------
+# The registry: one line per algorithm
+# ---------------------------------------------------------------------------------------
+
+
+def ppo_all_agents(runner: MARunner, advs: torch.Tensor) -> dict:
+    """Every agent's PPO-clip epochs at once, each on its own ratio and Â (IPPO, MAPPO, AR-MAPPO)."""
+    metrics = runner._ppo_epochs(list(range(runner.N)), advs)
+    metrics["order"] = ""
+    return metrics
+
+
+def _happo_agent(runner: MARunner, i: int, factor: torch.Tensor, advs: torch.Tensor) -> dict:
+    return runner._ppo_epochs([i], runner._weights_for(i, factor, advs))
+
+
+def _hatrpo_agent(runner: MARunner, i: int, factor: torch.Tensor, advs: torch.Tensor) -> dict:
+    m = runner._trpo_agent(i, factor * advs[i])
+    return {"policy_loss": m["policy_loss"], f"accepted_{i}": int(m["accepted"]),
+            f"backtracks_{i}": m["backtracks"], f"step_kl_{i}": m["step_kl"]}
+
+
+def happo_agents(runner: MARunner, advs: torch.Tensor) -> dict:
+    """HAPPO: agents one after another, each PPO-clip on M·Â (Chapter 8, eq. ``eq-happo-objective``)."""
+    return runner._sequential_update(advs, _happo_agent)
+
+
+def hatrpo_agents(runner: MARunner, advs: torch.Tensor) -> dict:
+    """HATRPO: agents one after another, one trust-region step each on mean(r·M·Â) (eq. ``eq-hatrpo-step``)."""
+    return runner._sequential_update(advs, _hatrpo_agent)
+
+
+_AR = "each agent's input size grows with its position"
+_MAT = "the transformer is one network for all agents"
+
+#: algorithm name -> its :class:`Algorithm` (IPPO, MAPPO, HAPPO, HATRPO: Chapter 8; the rest: Chapter 10)
+ALGORITHMS: dict[str, Algorithm] = {
+    "ippo": Algorithm(ppo_all_agents, critic="local"),
+    "mappo": Algorithm(ppo_all_agents, share_default=True),
+    "happo": Algorithm(happo_agents, sequential=True),
+    "hatrpo": Algorithm(hatrpo_agents, sequential=True),
+    "ar_mappo": Algorithm(ppo_all_agents, no_sharing=_AR, actors=ar.build_ar_actors),
+    "ar_happo": Algorithm(happo_agents, sequential=True, no_sharing=_AR, actors=ar.build_ar_actors),
+    "mat": Algorithm(None, no_sharing=_MAT, build=mat.build, update=mat.update),
+    "mat_dec": Algorithm(None, no_sharing=_MAT, build=partial(mat.build, decentralised=True), update=mat.update),
+}

@@ -1,5 +1,7 @@
 r"""The full-scale trainer of IPPO, MAPPO, HAPPO and HATRPO: outputs, checkpoints, resume.
 
+Usage::
+
     python -m harl_mini train --algo happo --env vmas:transport --num-envs 1024 --steps 2e6 \
         --device auto --seed 0
     python -m harl_mini train --config configs/mamujoco/halfcheetah_2x3/happo.yaml --seed 1
@@ -368,7 +370,7 @@ class Trainer:
     ``seed``, ``device``  as for :class:`~harl_mini.marl.runner.MARunner`
     ``hparams``           MAConfig overrides (dict)
     ``env_kwargs``        keyword arguments for the env's ``make`` (env names only)
-    ``out``               output folder; None: no files (the :func:`train` loop)
+    ``out``               output folder; None: no files (the :func:`~harl_mini.marl.runner.train` loop)
     ``checkpoint_every``  iterations between checkpoints (0: only at the end)
     ``keep_checkpoints``  newest ``ckpt_<k>.pt`` files kept (0: all)
     ``tensorboard``       write TensorBoard event files into ``out``
@@ -810,10 +812,13 @@ def _fresh_settings(args) -> dict:
 
 
 def named_config(algo: str, env: str) -> Path | None:
-    """The shipped config ``configs/<family>/<task>/<algo>.yaml`` for (algo, env), if one exists."""
+    """The shipped config ``configs/<family>/<task>/<algo>.yaml`` for (algo, env), if one exists
+    (found through :mod:`harl_mini.data`: in a clone or in the installed package)."""
+    from harl_mini import data
+
     family, _, task = env.partition(":")
-    path = Path(__file__).resolve().parents[2] / "configs" / family / _short(task).replace("-", "_") / f"{algo}.yaml"
-    return path if path.is_file() else None
+    path = data.find(f"configs/{family}/{_short(task).replace('-', '_')}/{algo}.yaml")
+    return path if path is not None and path.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,6 +48,7 @@ from harl_mini.tabular.generators import (
     make_mdp,
     random_game,
     random_mdp,
+    with_unreachable_state,
 )
 from harl_mini.tabular.mdp import (
     FiniteMDP,
@@ -76,6 +77,7 @@ from harl_mini.tabular.mdp import (
     visitation,
 )
 from harl_mini.tabular.sampling import Trajectories, default_horizon, sample_returns, sample_trajectories
+from harl_mini.tabular.sampling import WeightedTrajectories, all_trajectories  # noqa: E402  (exact means, Ch. 2)
 from harl_mini.tabular import td  # noqa: E402  (sampled TD(0) and Q-learning, Chapter 1)
 from harl_mini.tabular.td import TDResult, q_learning, td0_evaluation  # noqa: E402
 
@@ -98,9 +100,10 @@ __all__ = [
     "kl", "kl_max", "mean_kl", "tv", "tv_max", "agent_kl", "joint_kl",
     # generators
     "random_mdp", "random_game", "gridworld", "Gridworld", "GRIDWORLDS", "chain_mdp", "MDPS",
-    "make_mdp",
+    "make_mdp", "with_unreachable_state",
     # sampling
-    "sample_returns", "sample_trajectories", "Trajectories", "default_horizon",
+    "sample_returns", "sample_trajectories", "Trajectories", "default_horizon", "all_trajectories",
+    "WeightedTrajectories",
     # td (Chapter 1)
     "td", "td0_evaluation", "q_learning", "TDResult",
 ]
@@ -123,6 +126,14 @@ from harl_mini.tabular.softmax import (  # noqa: E402
     run_pg,
     softmax_policy,
 )
+from harl_mini.tabular.softmax import (  # noqa: E402  (finite horizons, REINFORCE: Ch. 2; compatible fit: Ch. 3)
+    compatible_error,
+    compatible_weights,
+    expected_reinforce_direction,
+    random_logits,
+    reinforce_estimates,
+    truncated_objective_from_logits,
+)
 from harl_mini.tabular.trpo import (  # noqa: E402
     MinorizeMaximizeResult,
     exact_trpo_step,
@@ -140,7 +151,8 @@ __all__ += [
     "softmax_policy", "objective_from_logits", "policy_gradient", "performance_difference",
     "performance_difference_normalised", "fisher_matrix", "fisher_vector_product",
     "natural_gradient", "npg_update", "npg_multiplicative_weights", "OptimisationHistory",
-    "run_npg", "run_pg",
+    "run_npg", "run_pg", "random_logits", "truncated_objective_from_logits", "expected_reinforce_direction",
+    "reinforce_estimates", "compatible_weights", "compatible_error",
     # trpo (Chapters 4-5)
     "trpo", "surrogate", "penalty_constant", "trpo_lower_bound", "tv_lower_bound", "sharp_bound",
     "exact_trpo_step", "MinorizeMaximizeResult", "minorize_maximize_step", "ppo_objective",
@@ -225,7 +237,33 @@ __all__ += [
     "run_sequential", "run_simultaneous", "best_response_values", "nash_gap", "is_nash_equilibrium",
 ]
 
-# Chapter 8, Section 8.9: heterogeneous-agent mirror learning (HAML), exactly
+# Chapter 10: autoregressive joint policies (PG-AR, MAT, distillation)
+from harl_mini.tabular import autoregressive  # noqa: E402
+from harl_mini.tabular.autoregressive import (  # noqa: E402
+    ar_advantage_terms,
+    ar_conditional_q,
+    ar_entropies,
+    ar_factors,
+    ar_joint_policy,
+    ar_log_probs,
+    ar_objective,
+    ar_surrogate_terms,
+    check_ar_policy,
+    marginal_policies,
+    mat_error_bound,
+    product_factors,
+    run_ar_pg,
+    uniform_factors,
+)
+
+__all__ += [
+    # autoregressive (Chapter 10)
+    "autoregressive", "check_ar_policy", "ar_joint_policy", "ar_factors", "product_factors", "uniform_factors",
+    "ar_log_probs", "ar_objective", "ar_entropies", "ar_conditional_q", "ar_advantage_terms", "ar_surrogate_terms",
+    "mat_error_bound", "marginal_policies", "run_ar_pg",
+]
+
+# Chapter 8, Section 8.5: heterogeneous-agent mirror learning (HAML), exactly
 from harl_mini.tabular import haml  # noqa: E402
 from harl_mini.tabular.haml import HAMLRun, run_haml  # noqa: E402
 

@@ -38,6 +38,7 @@ __all__ = [
     "GRIDWORLDS",
     "gridworld",
     "chain_mdp",
+    "with_unreachable_state",
     "MDPS",
     "make_mdp",
 ]
@@ -379,6 +380,39 @@ def chain_mdp(
     rho0 = torch.zeros(n, dtype=DTYPE)
     rho0[0] = 1.0
     return FiniteMDP(P, R, gamma, rho0, f"chain(n={n})")
+
+
+def with_unreachable_state(mdp: FiniteMDP) -> FiniteMDP:
+    r"""A copy of ``mdp`` that starts in state 0 and never enters its last state.
+
+    Every transition into the last state is removed and the rest of its row renormalised (a
+    row that led only there goes to state 0 instead); the last state keeps valid rows of its
+    own, and ρ0 is a point mass on state 0. So d_π(S − 1) = ρ_π(S − 1) = 0 for every policy π:
+    the case of Chapter 3's natural gradient on unreachable states
+    (eq. ``eq-natural-gradient-softmax``). Needs S ≥ 2.
+
+    ==========  ==========  =============================================
+    Symbol      Shape       Meaning
+    ==========  ==========  =============================================
+    ``mdp``     —           a :class:`~harl_mini.tabular.FiniteMDP`
+    returns     —           the variant (same S, A, R, γ)
+    ==========  ==========  =============================================
+    """
+    if not isinstance(mdp, FiniteMDP):
+        raise HarlMiniError(f"mdp: expected a FiniteMDP, got {type(mdp).__name__}")
+    S = mdp.num_states
+    if S < 2:
+        raise HarlMiniError(f"mdp: needs at least 2 states to make one unreachable, got {S}")
+    P = mdp.P.detach().clone()
+    P[:, :, -1] = 0.0
+    dead = P.sum(-1) == 0
+    P[..., 0] = torch.where(dead, torch.ones_like(P[..., 0]), P[..., 0])
+    P = P / P.sum(-1, keepdim=True)
+    P[-1, :, -1] = 0.5  # the last state still has valid rows ...
+    P[-1] = P[-1] / P[-1].sum(-1, keepdim=True)  # ... but nothing leads into it
+    rho0 = torch.zeros(S, dtype=DTYPE)
+    rho0[0] = 1.0
+    return FiniteMDP(P, mdp.R.detach().clone(), mdp.gamma, rho0, name=f"{mdp.name}-unreachable-last")
 
 
 # ---------------------------------------------------------------------------------------

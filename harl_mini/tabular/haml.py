@@ -1,4 +1,4 @@
-r"""Heterogeneous-agent mirror learning (HAML), exactly, on tabular games (Chapter 8, Section 8.9).
+r"""Heterogeneous-agent mirror learning (HAML), exactly, on tabular games (Chapter 8, Section 8.5).
 
 Zhong et al. (HARL, JMLR 2024, §3.3–3.4 and Appendices D–H; theory reference §5h) give a
 template that contains the exact (idealised) HATRPO and HAPPO updates and proves for every

@@ -25,7 +25,8 @@ import torch
 from harl_mini.errors import HarlMiniError, check_positive_int
 from harl_mini.tabular.mdp import DTYPE, FiniteMDP, _check_seed, _mdp, check_policy
 
-__all__ = ["default_horizon", "sample_returns", "Trajectories", "sample_trajectories"]
+__all__ = ["default_horizon", "sample_returns", "Trajectories", "sample_trajectories", "WeightedTrajectories",
+           "all_trajectories"]
 
 
 def default_horizon(mdp: FiniteMDP, eps: float = 1e-6) -> int:
@@ -191,3 +192,56 @@ def sample_trajectories(
         rewards=torch.stack(rewards, 1),
         gamma=st.mdp.gamma,
     )
+
+
+@dataclass
+class WeightedTrajectories(Trajectories):
+    """Every episode of H steps with positive probability, and that probability.
+
+    Fields as :class:`Trajectories`, plus ``prob`` [n], summing to 1: an expectation over
+    episodes is ``(prob[:, None, ...] * f(episodes)).sum(0)``, exactly.
+    """
+
+    prob: torch.Tensor = None
+
+
+def all_trajectories(mdp: FiniteMDP, pi, horizon: int, max_episodes: int = 200_000) -> WeightedTrajectories:
+    r"""Enumerate every episode s_0, a_0, …, s_{H−1}, a_{H−1}, s_H of π with its probability.
+
+    Pr(episode) = ρ0(s_0) Π_{t<H} π(a_t | s_t) P(s_{t+1} | s_t, a_t). Episodes of probability 0
+    are left out. An expectation of any function of the episode (a sampled estimator, for
+    example) is then a finite, exact sum: the oracle for the *mean* of an estimator, where
+    :func:`sample_trajectories` only gives a Monte-Carlo average. There are up to (S·A)^H·S
+    episodes; more than ``max_episodes`` is an error.
+
+    ==================  =======  ===============================================
+    Symbol              Shape    Meaning
+    ==================  =======  ===============================================
+    ``pi``              [S, A]   policy π(a | s)
+    ``horizon``         int      H ≥ 1
+    returns             —        :class:`WeightedTrajectories` (``prob`` [n])
+    ==================  =======  ===============================================
+    """
+    mdp = _mdp(mdp)
+    S, A = mdp.num_states, mdp.num_actions
+    pi = check_policy(pi, S, A).detach()
+    H = check_positive_int(horizon, "horizon")
+    max_episodes = check_positive_int(max_episodes, "max_episodes")
+    P, R = mdp.P.detach(), mdp.R.detach()
+    s = torch.nonzero(mdp.rho0 > 0).flatten()
+    prob = mdp.rho0[s]
+    states, actions = s[:, None], torch.zeros((len(s), 0), dtype=torch.long)
+    for _ in range(H):
+        s_t = states[:, -1]
+        # branch on (a, s'): index k = a * S + s'
+        p_next = (pi[s_t].unsqueeze(-1) * P[s_t]).reshape(len(s_t), A * S) * prob.unsqueeze(-1)
+        keep = torch.nonzero(p_next > 0)
+        if len(keep) > max_episodes:
+            raise HarlMiniError(f"horizon: more than {max_episodes} episodes of positive probability "
+                                f"(S={S}, A={A}, H={H}); use a shorter horizon or a sparser MDP")
+        row, k = keep[:, 0], keep[:, 1]
+        prob = p_next[row, k]
+        states = torch.cat([states[row], (k % S)[:, None]], 1)
+        actions = torch.cat([actions[row], (k // S)[:, None]], 1)
+    rewards = R[states[:, :-1], actions]
+    return WeightedTrajectories(states=states, actions=actions, rewards=rewards, gamma=mdp.gamma, prob=prob)

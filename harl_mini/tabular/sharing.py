@@ -9,9 +9,14 @@ state), so J_share(p) = J(p, p, …, p) (eq. ``eq-shared-objective``) and
 J*_share = max_p J_share(p) ≤ J*. Kuba et al. (2022), Proposition 1: on
 :func:`~harl_mini.tabular.games.prop1_game` the ratio is J*_share/J* = 2/2^n; on the
 permutation game of Fu et al. (2022) it is n!/n^n. :func:`best_shared_policy` finds
-J*_share numerically (mirror ascent on the simplex). :func:`weakly_homogeneous` and
-:func:`strongly_homogeneous` test the definitions of Albrecht, Christianos & Schäfer (2024)
-exactly on a payoff tensor (eq. ``eq-weakly-homogeneous``).
+J*_share numerically (mirror ascent on the simplex), also for agents that share one policy per
+*label* (a coarse agent identity); :func:`shared_optimum_two_actions` finds it exactly when every
+agent has two actions. :func:`weakly_homogeneous` and :func:`strongly_homogeneous` test the
+definitions of Albrecht, Christianos & Schäfer (2024) exactly on a payoff tensor (eq.
+``eq-weakly-homogeneous``). What an identity buys is exact too: :func:`label_sharing_optimal`
+(do these labels reach J*?), :func:`fewest_shared_policies` (how few labels do), and
+:func:`optimal_product_entropy` (the most randomness an optimal product policy keeps, which no
+identity input changes).
 
 **Value decomposition.** A centralised Q_tot(a) is built from per-agent utilities
 q_i(a^i) so that each agent can act greedily on its own q_i:
@@ -66,6 +71,10 @@ __all__ = [
     "shared_objective",
     "SharedOptimum",
     "best_shared_policy",
+    "shared_optimum_two_actions",
+    "label_sharing_optimal",
+    "fewest_shared_policies",
+    "optimal_product_entropy",
     "ValueFit",
     "vdn_fit",
     "vdn_floor",
@@ -201,16 +210,23 @@ class SharedOptimum(NamedTuple):
     value: float  #: J_share at that policy
 
 
-def _value_and_grad(game: MarkovGame, p: torch.Tensor) -> tuple[float, torch.Tensor]:
+def _team(game: MarkovGame, p: torch.Tensor, labels: tuple[int, ...] | None) -> list[torch.Tensor]:
+    """The agents' policies: p [S, n] for every agent, or p[labels[i]] of p [G, S, n]."""
+    return [p] * game.num_agents if labels is None else [p[g] for g in labels]
+
+
+def _value_and_grad(game: MarkovGame, p: torch.Tensor,
+                    labels: tuple[int, ...] | None = None) -> tuple[float, torch.Tensor]:
     p = p.detach().requires_grad_(True)
-    J = _g.objective(game, [p] * game.num_agents)
+    J = _g.objective(game, _team(game, p, labels))
     (grad,) = torch.autograd.grad(J, p)
     return float(J.detach()), grad
 
 
-def _mirror_ascent(game: MarkovGame, p: torch.Tensor, max_steps: int, tol: float) -> tuple[torch.Tensor, float]:
+def _mirror_ascent(game: MarkovGame, p: torch.Tensor, max_steps: int, tol: float,
+                   labels: tuple[int, ...] | None = None) -> tuple[torch.Tensor, float]:
     """Exponentiated-gradient ascent with an Armijo backtracking step size."""
-    J, grad = _value_and_grad(game, p)
+    J, grad = _value_and_grad(game, p, labels)
     eta = 1.0 / max(float(grad.abs().max()), 1e-300)
     for _ in range(max_steps):
         # Frank–Wolfe gap per state: 0 exactly at a first-order stationary point.
@@ -219,7 +235,7 @@ def _mirror_ascent(game: MarkovGame, p: torch.Tensor, max_steps: int, tol: float
             break
         for _ in range(60):
             p_new = torch.softmax(torch.log(p) + eta * grad, dim=-1)
-            J_new = float(_g.objective(game, [p_new] * game.num_agents))
+            J_new = float(_g.objective(game, _team(game, p_new, labels)))
             # sufficient increase: half of what the linearisation predicts (>= 0 for this step)
             if J_new >= J + 0.5 * float((grad * (p_new - p)).sum()):
                 break
@@ -228,7 +244,7 @@ def _mirror_ascent(game: MarkovGame, p: torch.Tensor, max_steps: int, tol: float
             break
         improved = J_new - J
         p = p_new
-        J, grad = _value_and_grad(game, p)
+        J, grad = _value_and_grad(game, p, labels)
         if improved <= 4 * _EPS * max(abs(J), 1e-300):
             break
         eta *= 2.0
@@ -236,7 +252,7 @@ def _mirror_ascent(game: MarkovGame, p: torch.Tensor, max_steps: int, tol: float
 
 
 def best_shared_policy(game: MarkovGame, restarts: int = 8, seed: int = 0, max_steps: int = 2000,
-                       tol: float = 1e-10) -> SharedOptimum:
+                       tol: float = 1e-10, labels=None) -> SharedOptimum:
     r"""The best policy that all agents can share, and its value J*_share.
 
     Maximises eq. ``eq-shared-objective`` over the product of simplices (one row per
@@ -256,31 +272,206 @@ def best_shared_policy(game: MarkovGame, restarts: int = 8, seed: int = 0, max_s
     global maximum. On the games of the book the maximiser is the uniform policy (by
     AM–GM): Proposition 1 gives 2/2^n and the permutation game n!/n^n, both to ~1e-15.
 
+    With ``labels`` (one label per agent) the agents with the same label share one policy and
+    different labels may differ: a shared network that sees a label (a coarse agent identity)
+    as its input. ``labels=(0, 1, …, N − 1)`` is a full identity (separate policies);
+    :func:`label_sharing_optimal` says exactly when the labels let the team reach J*. The
+    uniform start is then a stationary point of symmetric games, so use ``restarts`` > 0.
+
     ==============  ======  ===================================================
     Symbol          Shape   Meaning
     ==============  ======  ===================================================
     ``game``        —       MarkovGame whose agents all have n actions
     ``restarts``    int     number of random starts besides the uniform one
     ``seed``        int     seed of the random starts
-    returns         —       ``SharedOptimum(policy [S, n], value)``
+    ``labels``      (N)     optional label of each agent (ints)
+    returns         —       ``SharedOptimum(policy, value)``: policy [S, n], or
+                            [G, S, n] with labels (row g for label number g,
+                            the labels in sorted order)
     ==============  ======  ===================================================
     """
     game = _shared_game(game)
+    groups = None
+    if labels is not None:
+        labels = _labels(labels, game.num_agents)
+        names = sorted(set(labels))
+        groups = tuple(names.index(g) for g in labels)
     for name, val in (("restarts", restarts), ("max_steps", max_steps)):
         if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 0:
             raise HarlMiniError(f"{name}: expected a non-negative integer, got {val!r}")
     if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0:
         raise HarlMiniError(f"tol: expected a non-negative number, got {tol!r}")
     S, n = game.num_states, game.action_counts[0]
+    shape = (S, n) if groups is None else (max(groups) + 1, S, n)
     g = torch.Generator().manual_seed(_m._check_seed(seed))
-    starts = [torch.full((S, n), 1.0 / n, dtype=DTYPE)]
-    starts += [_m.sample_dirichlet((S, n), 1.0, g) for _ in range(int(restarts))]
+    starts = [torch.full(shape, 1.0 / n, dtype=DTYPE)]
+    starts += [_m.sample_dirichlet(shape, 1.0, g) for _ in range(int(restarts))]
     best_p, best_J = None, -math.inf
     for p0 in starts:
-        p, J = _mirror_ascent(game, p0, int(max_steps), float(tol))
+        p, J = _mirror_ascent(game, p0, int(max_steps), float(tol), groups)
         if J > best_J:
             best_p, best_J = p, J
     return SharedOptimum(best_p, best_J)
+
+
+def shared_optimum_two_actions(payoff) -> SharedOptimum:
+    r"""J*_share of a one-state game whose agents have two actions each, exactly (no iteration).
+
+    With the shared policy (θ, 1 − θ) (θ the probability of action 0), eq.
+    ``eq-shared-objective`` is a polynomial of degree N in θ:
+    J_share(θ) = Σ_k c_k θ^k (1 − θ)^{N−k}, where c_k sums r(a) over the joint actions with
+    exactly k zeros. Its maximum over [0, 1] is at an endpoint or at a real root of its
+    derivative in (0, 1); all candidates are evaluated and the best returned. The roots come
+    from ``numpy.roots`` (degree ≤ N − 1); J is flat at an interior maximum, so a root error ε
+    moves the value by O(ε²). Used as the oracle of Exercise 6.1; on the Proposition-1 game it
+    gives θ = ½ and 2/2^n, and on the game that pays 1 when exactly k of n agents play 1 it
+    gives C(n, k) (k/n)^k (1 − k/n)^{n−k}.
+
+    ==============  ==============  ================================================
+    Symbol          Shape           Meaning
+    ==============  ==============  ================================================
+    ``payoff``      [2, 2, …, 2]    r(a), or a one-state MarkovGame, N >= 1 agents
+    returns         —               ``SharedOptimum(policy [1, 2], value)``: the best
+                                    (θ, 1 − θ) and J*_share
+    ==============  ==============  ================================================
+    """
+    import numpy as np
+
+    r = _payoff(payoff)
+    N = r.dim()
+    if any(n != 2 for n in r.shape):
+        raise HarlMiniError(f"payoff: expected two actions per agent (shape [2, ..., 2]), got {list(r.shape)}")
+    zeros = (1 - _joint_actions(tuple(r.shape))).sum(1)  # number of agents playing 0
+    c = torch.zeros(N + 1, dtype=DTYPE).index_add_(0, zeros, r.reshape(-1)).numpy()
+    P = np.polynomial.Polynomial
+    J = sum((c[k] * P([0.0, 1.0]) ** k * P([1.0, -1.0]) ** (N - k) for k in range(N + 1)), P([0.0]))
+    candidates = [0.0, 1.0]
+    for root in J.deriv().roots() if N > 1 else []:
+        if abs(root.imag) <= 1e-9 and 0.0 < root.real < 1.0:
+            candidates.append(float(root.real))
+    theta = torch.tensor(candidates, dtype=DTYPE)
+    # evaluate exactly as eq-shared-objective does (not through the polynomial's coefficients)
+    values = torch.stack([(r * _outer([torch.stack([t, 1 - t])] * N)).sum() for t in theta])
+    k = int(torch.argmax(values))
+    return SharedOptimum(torch.stack([theta[k], 1 - theta[k]]).reshape(1, 2), float(values[k]))
+
+
+def _outer(ps: list[torch.Tensor]) -> torch.Tensor:
+    out = ps[0]
+    for p in ps[1:]:
+        out = out.unsqueeze(-1) * p
+    return out
+
+
+def _labels(labels, num_agents: int) -> tuple[int, ...]:
+    if isinstance(labels, torch.Tensor):
+        labels = labels.tolist()
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, (tuple, list)) or len(labels) != num_agents:
+        raise HarlMiniError(f"labels: expected one integer label per agent ({num_agents}), got {labels!r}")
+    for i, g in enumerate(labels):
+        if isinstance(g, bool) or not isinstance(g, numbers.Integral):
+            raise HarlMiniError(f"labels[{i}]: expected an integer label, got {g!r}")
+    return tuple(int(g) for g in labels)
+
+
+def label_sharing_optimal(payoff, labels, atol: float = 0.0) -> bool:
+    r"""Whether a shared policy that sees only a label of each agent can reach J* (exactly).
+
+    Agents with the same label use the same policy p_g; different labels may differ. This is
+    a shared network whose input carries the label g(i) instead of the full agent identity
+    (Chapter 6, "What an agent identity buys"; eq. ``eq-shared-objective`` is the case of one
+    label for everybody). Exact test: a labelled team reaches J* iff every joint action in the
+    support Π_i supp(p_{g(i)}) is optimal. Picking one b_g ∈ supp(p_g) per label gives the
+    joint action (b_{g(1)}, …, b_{g(N)}), constant on each label, so some optimal joint action
+    must give equal actions to equal labels; conversely the deterministic p_g = e_{b_g} of
+    such an optimum reaches J*. One label for everybody is :func:`strongly_homogeneous`
+    without the symmetry requirement; all labels distinct always reaches J*.
+
+    On the Proposition-1 game with n = 4, labels (0, 0, 1, 1) (the roles) reach J* = 1, while
+    (0, 1, 0, 1) do not (their best value is 1/8, as with no label at all).
+
+    ==============  ==============  ================================================
+    Symbol          Shape           Meaning
+    ==============  ==============  ================================================
+    ``payoff``      [n_1..n_N]      r(a), or a one-state MarkovGame
+    ``labels``      (N)             an integer label per agent
+    ``atol``        float           payoffs within ``atol`` of max r count as optimal
+    returns         bool            True iff some optimum is constant on every label
+    ==============  ==============  ================================================
+    """
+    r = _payoff(payoff)
+    labels = _labels(labels, r.dim())
+    for i in range(r.dim()):
+        for j in range(i):
+            if labels[i] == labels[j] and r.shape[i] != r.shape[j]:
+                raise HarlMiniError(f"labels: agents {j} and {i} share label {labels[i]} but have "
+                                    f"{r.shape[j]} and {r.shape[i]} actions; a shared policy needs equal counts")
+    best = argmax_set(r, _check_atol(atol))
+    return any(all(a[i] == a[j] for i in range(len(a)) for j in range(i) if labels[i] == labels[j]) for a in best)
+
+
+def fewest_shared_policies(payoff, atol: float = 0.0) -> int:
+    r"""The fewest distinct labels (policies) a shared network needs to reach J*.
+
+    With the labels chosen freely (:func:`label_sharing_optimal`), k labels suffice iff some
+    optimal joint action uses at most k distinct actions: label each agent by its action in
+    that optimum; conversely an optimum that is constant on k labels uses at most k actions.
+    So the answer is min over optimal joint actions a of |{a^1, …, a^N}|. It is 1 exactly
+    when J*_share = J* (some diagonal joint action is optimal), 2 on the Proposition-1 game
+    for every n (two roles) and on XOR, and n on the permutation game (every agent needs its
+    own identity).
+
+    ==============  ==============  ================================================
+    Symbol          Shape           Meaning
+    ==============  ==============  ================================================
+    ``payoff``      [n_1..n_N]      r(a) with equal action counts, or a one-state game
+    ``atol``        float           payoffs within ``atol`` of max r count as optimal
+    returns         int             min over optimal a of the number of distinct a^i
+    ==============  ==============  ================================================
+    """
+    r = _payoff(payoff)
+    if len(set(r.shape)) != 1:
+        raise HarlMiniError(f"payoff: a shared policy needs every agent to have the same number of actions; "
+                            f"got shape {list(r.shape)}")
+    return min(len(set(a)) for a in argmax_set(r, _check_atol(atol)))
+
+
+def _product_sets(allowed: set[tuple[int, ...]], dims: tuple[int, ...]):
+    """Every product set B_1 × … × B_k inside ``allowed`` (tuples of length k), as (B_1, …, B_k)."""
+    if not dims:
+        yield ()
+        return
+    heads = sorted({a[0] for a in allowed})
+    for size in range(1, len(heads) + 1):
+        for B in itertools.combinations(heads, size):
+            tails = set.intersection(*({a[1:] for a in allowed if a[0] == b} for b in B))
+            if tails:
+                for rest in _product_sets(tails, dims[1:]):
+                    yield (B, *rest)
+
+
+def optimal_product_entropy(payoff, atol: float = 0.0) -> float:
+    r"""The largest joint entropy Σ_i H(π^i) of an optimal *product* policy (nats).
+
+    A product policy π = Π_i π^i reaches J* iff its support Π_i supp(π^i), a product set, lies
+    inside argmax r. Given the supports B_i, the entropy Σ_i H(π^i) is largest for π^i uniform
+    on B_i, so the answer is max Σ_i log |B_i| over product sets B_1 × … × B_N ⊆ argmax r
+    (found by enumerating them). On the permutation game it is 0: every optimal product policy
+    is deterministic (Chapter 6, Section 6.7), whether or not the agents share a network with
+    an identity input, while an autoregressive policy reaches log |argmax r| = log n!. It is
+    log |argmax r| exactly when argmax r is itself a product set (:func:`igm_representable`).
+
+    ==============  ==============  ================================================
+    Symbol          Shape           Meaning
+    ==============  ==============  ================================================
+    ``payoff``      [n_1..n_N]      r(a), or a one-state MarkovGame
+    ``atol``        float           payoffs within ``atol`` of max r count as optimal
+    returns         float           max over optimal product policies of Σ_i H(π^i)
+    ==============  ==============  ================================================
+    """
+    r = _payoff(payoff)
+    best = argmax_set(r, _check_atol(atol))
+    return max(sum(math.log(len(B)) for B in sets) for sets in _product_sets(best, tuple(r.shape)))
 
 
 # ---------------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from harl_mini.tabular.mdp import (
 
 __all__ = [
     "softmax_policy",
+    "random_logits",
     "objective_from_logits",
     "policy_gradient",
     "performance_difference",
@@ -61,6 +62,11 @@ __all__ = [
     "OptimisationHistory",
     "run_npg",
     "run_pg",
+    "truncated_objective_from_logits",
+    "expected_reinforce_direction",
+    "reinforce_estimates",
+    "compatible_error",
+    "compatible_weights",
 ]
 
 
@@ -115,6 +121,26 @@ def softmax_policy(theta) -> torch.Tensor:
     if theta.shape[1] == 0:
         raise HarlMiniError("theta: needs at least one action column")
     return torch.softmax(theta, dim=-1)
+
+
+def random_logits(mdp: FiniteMDP, seed: int = 0, scale: float = 1.5) -> torch.Tensor:
+    r"""Random logits θ_{s,a} = scale · z_{s,a}, z ~ N(0, 1) i.i.d., from a generator seeded with ``seed``.
+
+    The random softmax policies π_θ of Chapters 2 and 3 (``scale`` 1.5 gives policies from
+    nearly uniform to nearly deterministic, depending on the state).
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``seed``    int      generator seed
+    ``scale``   float    standard deviation of each logit, > 0
+    returns     [S, A]   θ (float64)
+    ==========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    g = torch.Generator().manual_seed(_m._check_seed(seed))
+    z = torch.randn((mdp.num_states, mdp.num_actions), generator=g, dtype=DTYPE)
+    return _positive(scale, "scale") * z
 
 
 def objective_from_logits(mdp: FiniteMDP, theta) -> torch.Tensor:
@@ -463,3 +489,190 @@ def run_pg(mdp: FiniteMDP, lr, T) -> OptimisationHistory:
     mdp = _m._mdp(mdp)
     lr = _positive(lr, "lr")
     return _run(mdp, T, lambda theta: theta + lr * policy_gradient(mdp, theta))
+
+
+# ---------------------------------------------------------------------------------------
+# Finite horizons: J_H, the REINFORCE estimator and its exact expectation (Chapter 2)
+# ---------------------------------------------------------------------------------------
+
+
+def truncated_objective_from_logits(mdp: FiniteMDP, theta, horizon) -> torch.Tensor:
+    r"""The H-step objective J_H(θ) = Σ_{t<H} γ^t ρ0ᵀ P_π^t r_π, differentiable in θ (0-dim tensor).
+
+    Chapter 2, step 2 of the policy-gradient theorem (the bound ``eq-pg-tail`` compares
+    ∇J_H with ∇J): the expected discounted reward of the first H steps. A finite sum, so
+    autograd differentiates it exactly.
+
+    ===========  =======  ===========================================
+    Symbol       Shape    Meaning
+    ===========  =======  ===========================================
+    ``theta``    [S, A]   logits (may require grad)
+    ``horizon``  int      H ≥ 1
+    returns      []       J_H(π_θ)
+    ===========  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    H = check_positive_int(horizon, "horizon")
+    pi = softmax_policy(_theta(theta, mdp))
+    P_pi, r_pi = _m.transition_matrix(mdp, pi), _m.expected_reward(mdp, pi)
+    p_t, J = mdp.rho0, torch.zeros((), dtype=DTYPE)  # p_t: the law of s_t
+    for t in range(H):
+        J = J + mdp.gamma**t * (p_t @ r_pi)
+        p_t = p_t @ P_pi
+    return J
+
+
+def expected_reinforce_direction(mdp: FiniteMDP, theta, horizon, discount_weights: bool = True) -> torch.Tensor:
+    r"""The exact mean of the REINFORCE estimator on episodes of H steps, for a tabular softmax policy.
+
+    The estimator is Σ_{t<H} w_t ∇_θ log π_θ(a_t | s_t) (G_t − b(s_t)), with the reward-to-go
+    G_t = Σ_{t≤k<H} γ^{k−t} r_k inside the H steps and any state baseline b (it does not
+    change the mean). Given s_t = s and a_t = a, E[G_t] = Q^{(H−t)}(s, a), the value of
+    H − t steps; so the mean is
+
+    Σ_{t<H} w_t Σ_s Pr(s_t = s) π(a | s) (Q^{(H−t)}(s, a) − V^{(H−t)}(s))   (entry (s, a)),
+
+    with Q^{(k)} = r + γ P V^{(k−1)}, V^{(k)} = Σ_a π Q^{(k)}, V^{(0)} = 0.
+
+    * ``discount_weights=True`` (w_t = γ^t): the gradient ∇J_H of
+      :func:`truncated_objective_from_logits` (Chapter 2, eq. ``eq-pg-trajectory`` cut at H).
+    * ``discount_weights=False`` (w_t = 1): the direction a batch average without γ^t follows
+      (Chapter 2, eq. ``eq-pg-undiscounted``), in general not the gradient of J.
+
+    ====================  =======  ===========================================
+    Symbol                Shape    Meaning
+    ====================  =======  ===========================================
+    ``theta``             [S, A]   logits
+    ``horizon``           int      H ≥ 1, the episode length
+    ``discount_weights``  bool     w_t = γ^t (True) or 1 (False)
+    returns               [S, A]   the mean of the estimator
+    ====================  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    H = check_positive_int(horizon, "horizon")
+    pi = softmax_policy(_theta(theta, mdp))
+    P_pi = _m.transition_matrix(mdp, pi)
+    V = torch.zeros(mdp.num_states, dtype=DTYPE)
+    adv = []  # adv[k - 1] = Q^{(k)} − V^{(k)}, for k = 1..H
+    for _ in range(H):
+        Q = _m.q_from_v(mdp, V)  # Q^{(k)} = r + γ P V^{(k−1)}
+        V = (pi * Q).sum(-1)
+        adv.append(Q - V.unsqueeze(-1))
+    p_t, out = mdp.rho0, torch.zeros_like(pi)
+    for t in range(H):
+        w_t = mdp.gamma**t if discount_weights else 1.0
+        out = out + w_t * p_t.unsqueeze(-1) * pi * adv[H - t - 1]
+        p_t = p_t @ P_pi
+    return out
+
+
+def reinforce_estimates(pi, states, actions, rewards, gamma, baseline=None,
+                        discount_weights: bool = True) -> torch.Tensor:
+    r"""One REINFORCE gradient estimate per episode, for a tabular softmax policy.
+
+    Implements Chapter 2, eq. ``eq-pg-trajectory`` with a state baseline (lemma
+    ``lem-baseline``), on episodes cut after H steps:
+    ĝ = Σ_{t<H} w_t ∇_θ log π_θ(a_t | s_t) (G_t − b(s_t)),   G_t = Σ_{t≤k<H} γ^{k−t} r_k,
+    with the softmax score ∂ log π(a | s)/∂θ_{s',b} = 1[s = s'] (1[a = b] − π(b | s)) and
+    w_t = γ^t (``discount_weights=True``, an unbiased estimate of ∇J_H) or 1. Its exact mean
+    is :func:`expected_reinforce_direction`.
+
+    ====================  ==========  ===========================================
+    Symbol                Shape       Meaning
+    ====================  ==========  ===========================================
+    ``pi``                [S, A]      the softmax policy π_θ that drew the actions
+    ``states``            [n, H(+1)]  s_0 … s_{H−1} (a column s_H is ignored; long)
+    ``actions``           [n, H]      a_0 … a_{H−1} (long)
+    ``rewards``           [n, H]      r_0 … r_{H−1}
+    ``gamma``             scalar      discount γ ∈ [0, 1]
+    ``baseline``          [S] | None  b(s) (None: 0)
+    returns               [n, S, A]   ĝ for each episode
+    ====================  ==========  ===========================================
+    """
+    from harl_mini.advantages import discounted_returns
+
+    pi = as_float64(pi, "pi")
+    check_shape(pi, [None, None], "pi")
+    S, A = pi.shape
+    r = as_float64(rewards, "rewards")
+    check_shape(r, [None, None], "rewards")
+    n, H = r.shape
+    states = torch.as_tensor(states)[:, :H].long()
+    actions = torch.as_tensor(actions).long()
+    check_shape(states, [n, H], "states")
+    check_shape(actions, [n, H], "actions")
+    b = torch.zeros(S, dtype=DTYPE) if baseline is None else as_float64(baseline, "baseline")
+    check_shape(b, [S], "baseline")
+    G = discounted_returns(r, float(gamma))                       # [n, H]: reward-to-go
+    w = float(gamma) ** torch.arange(H, dtype=DTYPE) if discount_weights else torch.ones(H, dtype=DTYPE)
+    weight = w * (G - b[states])                                  # [n, H]
+    score = torch.nn.functional.one_hot(actions, A).to(DTYPE) - pi[states]       # [n, H, A]
+    onehot_s = torch.nn.functional.one_hot(states, S).to(DTYPE)                   # [n, H, S]
+    return torch.einsum("nhs,nha->nsa", onehot_s * weight.unsqueeze(-1), score)
+
+
+# ---------------------------------------------------------------------------------------
+# Compatible function approximation (Chapter 3, §3.4)
+# ---------------------------------------------------------------------------------------
+
+
+def _compatible_inputs(pi, weights, Q):
+    pi = as_float64(pi, "pi")
+    check_shape(pi, [None, None], "pi")
+    S, A = pi.shape
+    pi = check_policy(pi, S, A, "pi")
+    w = _weights(weights, S)
+    Q = as_float64(Q, "Q")
+    check_shape(Q, [S, A], "Q")
+    return pi, w, Q
+
+
+def compatible_error(pi, weights, Q, w) -> torch.Tensor:
+    r"""The error of a compatible approximation, state by state.
+
+    Implements Chapter 3, eq. ``eq-compatible-error`` before the sum over states: with the
+    compatible features ψ(s, a) = ∇_θ log π_θ(a | s) of the tabular softmax,
+    f_w(s, a) = wᵀψ(s, a) = w_{s,a} − Σ_b π(b | s) w_{s,b}, and the error of state s is
+    ρ(s) Σ_a π(a | s) (f_w(s, a) − Q(s, a))². Their sum is 𝓔(w).
+
+    ============  =======  ===========================================
+    Symbol        Shape    Meaning
+    ============  =======  ===========================================
+    ``pi``        [S, A]   the policy π_θ
+    ``weights``   [S]      state weights ρ(s) ≥ 0 (ρ_π in the theorem)
+    ``Q``         [S, A]   the target (Q_π, or any critic)
+    ``w``         [S, A]   the weights of the approximation, as a table
+    returns       [S]      the error of each state
+    ============  =======  ===========================================
+    """
+    pi, rho, Q = _compatible_inputs(pi, weights, Q)
+    w = as_float64(w, "w")
+    check_shape(w, list(pi.shape), "w")
+    f = w - (pi * w).sum(-1, keepdim=True)
+    return rho * (pi * (f - Q) ** 2).sum(-1)
+
+
+def compatible_weights(pi, weights, Q) -> torch.Tensor:
+    r"""The minimum-norm minimiser w* of the compatible error 𝓔(w), in closed form.
+
+    Chapter 3, theorem ``thm-compatible`` with any target Q (eq. ``eq-compatible-error``).
+    In a state with ρ(s) > 0 the features span exactly the functions of a with mean zero
+    under π(· | s), so the best fit is f = Q(s, ·) − Σ_b π(b | s) Q(s, b), reached by
+    w_s = Q(s, ·) + c 1 for any c; the smallest such w_s is orthogonal to 1:
+    w*_{s,a} = Q(s, a) − (1/|A|) Σ_b Q(s, b). States with ρ(s) = 0 do not enter 𝓔: w*_s = 0.
+    With Q = Q_π and ρ = ρ_π this is (1 − γ) F⁺ ∇J, the natural gradient times 1 − γ.
+
+    ============  =======  ===========================================
+    Symbol        Shape    Meaning
+    ============  =======  ===========================================
+    ``pi``        [S, A]   the policy π_θ (all entries > 0)
+    ``weights``   [S]      state weights ρ(s) ≥ 0
+    ``Q``         [S, A]   the target (Q_π, or any critic)
+    returns       [S, A]   w*
+    ============  =======  ===========================================
+    """
+    pi, rho, Q = _compatible_inputs(pi, weights, Q)
+    if bool((pi <= 0).any()):
+        raise HarlMiniError("pi: a softmax policy has positive entries; got a zero")
+    centred = Q - Q.mean(-1, keepdim=True)
+    return torch.where((rho > 0).unsqueeze(-1), centred, torch.zeros_like(centred))

@@ -62,12 +62,18 @@ __all__ = [
     "sharp_bound",
     "eps_tilde",
     "cpi_lower_bound",
+    "cpi_certified_weight",
+    "cpi_best_weight",
     "mean_tv_lower_bound",
     "mean_kl_lower_bound",
     "exact_trpo_step",
     "MinorizeMaximizeResult",
     "minorize_maximize_step",
     "ppo_objective",
+    "kl_penalty_maximiser",
+    "adapt_kl_coef",
+    "KLPenaltyRun",
+    "run_kl_penalty",
 ]
 
 
@@ -253,6 +259,79 @@ def cpi_lower_bound(mdp: FiniteMDP, pi, pi_target, alpha) -> torch.Tensor:
     mixture = (1.0 - a) * pi + a * pi_target
     error = 2.0 * a**2 * g * eps_tilde(mdp, pi, pi_target) / ((1.0 - g) * (1.0 - g * (1.0 - a)))
     return surrogate(mdp, pi, mixture) - error
+
+
+def _policy_advantage_and_eps_tilde(mdp: FiniteMDP, pi: torch.Tensor, pi_target: torch.Tensor) -> tuple[float, float]:
+    """(𝔸, ε̃): 𝔸 = Σ_s ρ_π(s) Σ_a π'(a|s) A^π(s,a) = L_π(π') − J(π), and ε̃(π') of :func:`eps_tilde`."""
+    adv = advantage(mdp, pi)
+    return float(_gain(visitation(mdp, pi), adv, pi_target)), float(eps_tilde(mdp, pi, pi_target))
+
+
+def cpi_certified_weight(mdp: FiniteMDP, pi, pi_target) -> torch.Tensor:
+    r"""The largest mixture weight α ∈ [0, 1] whose Kakade–Langford bound certifies J(π_α) ≥ J(π).
+
+    Chapter 4, eq. ``eq-cpi-bound``: the bound's gain over J(π) is
+    b(α) = α𝔸 − 2α²γε̃/((1−γ)(1 − γ(1−α))), with the policy advantage
+    𝔸 = L_π(π') − J(π) = Σ_s ρ_π(s) Σ_a π'(a|s) A^π(s, a) and ε̃ = ε̃(π') (:func:`eps_tilde`);
+    b(α) = :func:`cpi_lower_bound` − J(π). For α > 0, b(α) ≥ 0 ⇔
+    α·γ(2ε̃ − 𝔸(1−γ)) ≤ 𝔸(1−γ)², and 𝔸(1−γ) = Σ_s d_π(s) Σ_a π' A^π ≤ ε̃ makes the
+    coefficient on the left positive, so
+
+        α* = min(1, 𝔸(1−γ)² / (γ(2ε̃ − 𝔸(1−γ))))   if 𝔸 > 0,   α* = 0 otherwise
+
+    (α* = 1 when γ = 0: the surrogate is then exact). The bound certifies an improvement for
+    every α ∈ (0, α*) and touches J(π) at α* < 1.
+
+    ==============  =======  ===========================================
+    Symbol          Shape    Meaning
+    ==============  =======  ===========================================
+    ``pi``          [S, A]   current policy π
+    ``pi_target``   [S, A]   target policy π' of the mixture (1−α)π + απ'
+    returns         []       α* ∈ [0, 1]
+    ==============  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi, pi_target = _policies(mdp, pi, pi_target, ("pi", "pi_target"))
+    gain, eps_t = _policy_advantage_and_eps_tilde(mdp, pi, pi_target)
+    g = mdp.gamma
+    if gain <= 0.0:
+        return torch.tensor(0.0, dtype=DTYPE)
+    if g == 0.0:
+        return torch.tensor(1.0, dtype=DTYPE)
+    return torch.tensor(min(1.0, gain * (1.0 - g) ** 2 / (g * (2.0 * eps_t - gain * (1.0 - g)))), dtype=DTYPE)
+
+
+def cpi_best_weight(mdp: FiniteMDP, pi, pi_target) -> torch.Tensor:
+    r"""The mixture weight α ∈ [0, 1] that maximises Kakade–Langford's lower bound on J(π_α).
+
+    Chapter 4, eq. ``eq-cpi-bound``: maximise b(α) = α𝔸 − kα²/(1 − γ + γα), k = 2γε̃/(1−γ),
+    with 𝔸 and ε̃ as in :func:`cpi_certified_weight`. b is concave on [0, 1] (α²/(1−γ+γα) is
+    convex), and b'(α) = 0 is the quadratic γmα² + 2(1−γ)mα + 𝔸(1−γ)² = 0 with
+    m = γ(𝔸 − 2ε̃/(1−γ)) < 0, whose positive root is
+
+        α_best = ((1−γ)/γ) (√(2ε̃ / (2ε̃ − 𝔸(1−γ))) − 1),
+
+    clipped to [0, 1]; 0 if 𝔸 ≤ 0, 1 if γ = 0. (The weaker right-hand form of the bound,
+    𝔸α − 2ε̃γα²/(1−γ)², is maximised at 𝔸(1−γ)²/(4γε̃), Kakade and Langford's step size.)
+
+    ==============  =======  ===========================================
+    Symbol          Shape    Meaning
+    ==============  =======  ===========================================
+    ``pi``          [S, A]   current policy π
+    ``pi_target``   [S, A]   target policy π'
+    returns         []       α_best ∈ [0, 1]
+    ==============  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi, pi_target = _policies(mdp, pi, pi_target, ("pi", "pi_target"))
+    gain, eps_t = _policy_advantage_and_eps_tilde(mdp, pi, pi_target)
+    g = mdp.gamma
+    if gain <= 0.0:
+        return torch.tensor(0.0, dtype=DTYPE)
+    if g == 0.0:
+        return torch.tensor(1.0, dtype=DTYPE)
+    root = (1.0 - g) / g * (math.sqrt(2.0 * eps_t / (2.0 * eps_t - gain * (1.0 - g))) - 1.0)
+    return torch.tensor(min(1.0, max(0.0, root)), dtype=DTYPE)
 
 
 def _mean_divergence_coefficient(mdp: FiniteMDP, pi: torch.Tensor, pi_new: torch.Tensor) -> torch.Tensor:
@@ -525,7 +604,7 @@ def ppo_objective(mdp: FiniteMDP, pi_old, pi_new, clip_eps) -> torch.Tensor:
     :func:`harl_mini.losses.ppo_clip_objective`. It is the expectation of the sampled PPO
     objective under (s, a) ∼ d_{π_old} π_old, i.e. with states weighted by the discounted
     visitation. The batch mean of :mod:`harl_mini.algos.ppo` weights every time step equally
-    instead (undiscounted), a different state weighting (Chapter 4, §4.4). Without the clip
+    instead (undiscounted), a different state weighting (Chapter 4, §4.5, "Which states a batch weights"). Without the clip
     it would be Σ_s d Σ_a π_new A = (1−γ)(L_{π_old}(π_new) − J(π_old)); so (1/(1−γ)) L^CLIP
     agrees with TRPO's surrogate gain L − J while every ratio stays in [1−ε_clip, 1+ε_clip]
     (in particular to first order at π_new = π_old) and is never above it. Where
@@ -550,3 +629,141 @@ def ppo_objective(mdp: FiniteMDP, pi_old, pi_new, clip_eps) -> torch.Tensor:
     used = pi_old > 0
     ratio = torch.where(used, pi_new / torch.where(used, pi_old, torch.ones_like(pi_old)), torch.ones_like(pi_old))
     return (d.unsqueeze(-1) * pi_old * ppo_clip_objective(ratio, adv, float(clip_eps))).sum()
+
+
+# ---------------------------------------------------------------------------------------
+# PPO's adaptive KL penalty, exactly
+# ---------------------------------------------------------------------------------------
+
+
+def kl_penalty_maximiser(pi, adv, c_kl) -> torch.Tensor:
+    r"""The exact maximiser of PPO's KL-penalised surrogate, state by state: a policy [S, A].
+
+    Chapter 5, eq. ``eq-ppo-klpen`` (PPO eq. 8) with exact advantages and states weighted by
+    any positive weights: in every state, maximise over distributions q
+
+        Σ_a q(a) A(s, a) − c_KL · KL(π(·|s) ‖ q),
+
+    with the old policy first, as in PPO. The objective is concave in q (KL(π ‖ q) is convex
+    in its second argument), and its stationarity condition A(s,a) + c_KL π(a|s)/q(a) = μ_s gives
+
+        q(a | s) = c_KL π(a|s) / (μ_s − A(s, a)),   μ_s > max_{a: π(a|s) > 0} A(s, a),
+
+    with μ_s fixed by Σ_a q(a|s) = 1. The sum is decreasing in μ_s, so μ_s is found by
+    bisection on t_s = μ_s − max_a A(s, a) ∈ [c_KL π(a*|s), c_KL] (the term of the best
+    action a* alone is ≤ 1; every term is ≤ π(a|s) at t_s = c_KL), 200 halvings: exact to
+    round-off. Not the exponential tilt π e^{A/c_KL}: that maximises the penalty with the
+    reverse KL(q ‖ π). Actions with π(a|s) = 0 keep probability 0. The weights of the states
+    do not matter (both terms of a state carry the same weight).
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``pi``      [S, A]   old policy π
+    ``adv``     [S, A]   advantages A(s, a) (any real table)
+    ``c_kl``    scalar   penalty coefficient c_KL > 0
+    returns     [S, A]   the maximiser q
+    ==========  =======  ===========================================
+    """
+    shape = tuple(getattr(pi, "shape", ()))
+    if len(shape) != 2:
+        raise HarlMiniError(f"pi: expected a policy table of shape [S, A], got shape {list(shape)}")
+    pi = check_policy(pi, shape[0], shape[1], "pi")
+    adv = torch.as_tensor(adv, dtype=DTYPE)
+    if tuple(adv.shape) != tuple(pi.shape) or not bool(torch.isfinite(adv).all()):
+        raise HarlMiniError(f"adv: expected a finite table of shape {list(pi.shape)}, got shape {list(adv.shape)}")
+    if isinstance(c_kl, bool) or not isinstance(c_kl, numbers.Real) or not (math.isfinite(c_kl) and c_kl > 0):
+        raise HarlMiniError(f"c_kl: expected a finite number > 0, got {c_kl!r}")
+    c = float(c_kl)
+    pi, adv = pi.detach(), adv.detach()
+    used = pi > 0
+    top = torch.where(used, adv, torch.full_like(adv, -math.inf)).max(-1, keepdim=True).values
+    gap = torch.where(used, top - adv, torch.zeros_like(adv))  # ≥ 0 where π > 0
+    p_top = torch.where(used & (gap == 0), pi, torch.zeros_like(pi)).sum(-1, keepdim=True)
+    lo, hi = c * p_top, torch.full_like(p_top, c)
+
+    def total(t):
+        return (c * pi / (t + gap)).where(used, torch.zeros_like(pi)).sum(-1, keepdim=True)
+
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        above = total(mid) > 1.0
+        lo, hi = torch.where(above, mid, lo), torch.where(above, hi, mid)
+    q = (c * pi / (0.5 * (lo + hi) + gap)).where(used, torch.zeros_like(pi))
+    return q / q.sum(-1, keepdim=True)
+
+
+def adapt_kl_coef(c_kl, d, d_targ) -> float:
+    r"""PPO's adaptive rule for the KL-penalty coefficient (PPO §4; Chapter 5, §5.4).
+
+    After an iteration with measured mean KL d: halve c_KL if d < d_targ/1.5, double it if
+    d > 1.5·d_targ, keep it otherwise. (The PPO paper calls the coefficient β and the factors
+    1.5 and 2 heuristic.)
+
+    ==========  =======  ===========================================
+    Symbol      Shape    Meaning
+    ==========  =======  ===========================================
+    ``c_kl``    scalar   the coefficient used in this iteration (> 0)
+    ``d``       scalar   the mean KL the iteration produced (≥ 0)
+    ``d_targ``  scalar   the target mean KL (> 0)
+    returns     float    the coefficient for the next iteration
+    ==========  =======  ===========================================
+    """
+    for name, x, low in (("c_kl", c_kl, 0.0), ("d", d, None), ("d_targ", d_targ, 0.0)):
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(float(x)) or float(x) < 0 \
+                or (low is not None and float(x) <= low):
+            raise HarlMiniError(f"{name}: expected a finite number {'> 0' if low is not None else '>= 0'}, got {x!r}")
+    c_kl, d, d_targ = float(c_kl), float(d), float(d_targ)
+    if d < d_targ / 1.5:
+        return c_kl / 2.0
+    if d > d_targ * 1.5:
+        return c_kl * 2.0
+    return c_kl
+
+
+@dataclass
+class KLPenaltyRun:
+    """History of :func:`run_kl_penalty`: one entry per iteration (lists of floats).
+
+    ``J`` has one more entry than the others (the start). ``c_kl[i]`` is the coefficient used
+    in iteration i, ``mean_kl[i]`` the exact mean KL under d_{π_i} that iteration produced.
+    """
+
+    J: list
+    c_kl: list
+    mean_kl: list
+    pi: torch.Tensor
+
+
+def run_kl_penalty(mdp: FiniteMDP, pi, c_kl: float = 1.0, d_targ: float = 0.01, iterations: int = 30) -> KLPenaltyRun:
+    r"""Exact PPO with the adaptive KL penalty: maximise eq. ``eq-ppo-klpen`` exactly, then adapt c_KL.
+
+    Iteration i: π_{i+1} = :func:`kl_penalty_maximiser` (π_i, A^{π_i}, c_i) (exact advantages,
+    the exact maximiser instead of PPO's epochs of Adam); d_i = D̄_KL(π_i, π_{i+1}) under d_{π_i};
+    c_{i+1} = :func:`adapt_kl_coef` (c_i, d_i, d_targ).
+
+    ==============  =======  ===========================================
+    Symbol          Shape    Meaning
+    ==============  =======  ===========================================
+    ``pi``          [S, A]   start policy π_0
+    ``c_kl``        scalar   initial coefficient c_0 > 0
+    ``d_targ``      scalar   target mean KL
+    ``iterations``  int      number of iterations
+    returns         —        :class:`KLPenaltyRun`
+    ==============  =======  ===========================================
+    """
+    mdp = _m._mdp(mdp)
+    pi = check_policy(pi, mdp.num_states, mdp.num_actions, "pi").detach()
+    iterations = check_positive_int(iterations, "iterations")
+    c = float(adapt_kl_coef(c_kl, d_targ, d_targ))  # validates; d = d_targ keeps c
+    run = KLPenaltyRun(J=[float(objective(mdp, pi))], c_kl=[], mean_kl=[], pi=pi)
+    for _ in range(iterations):
+        q = kl_penalty_maximiser(pi, advantage(mdp, pi), c)
+        kl_i = float(mean_kl(pi, q, state_distribution(mdp, pi)))
+        run.c_kl.append(c)
+        run.mean_kl.append(kl_i)
+        run.J.append(float(objective(mdp, q)))
+        c = adapt_kl_coef(c, kl_i, d_targ)
+        pi = q
+    run.pi = pi
+    return run

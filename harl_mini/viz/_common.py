@@ -1,11 +1,12 @@
-"""Small helpers every plotting module shares: a fresh Axes, the image a widget shows, and
-argument checks that raise :class:`~harl_mini.errors.HarlMiniError` with one clear message."""
+"""Small helpers every plotting module shares: a fresh Axes, argument checks that raise
+:class:`~harl_mini.errors.HarlMiniError` with one clear message, and :func:`check`, the one-line
+output of a verification cell. (An explorer's images: :mod:`harl_mini.viz.explorer`.)"""
 
 from __future__ import annotations
 
-import io
 import math
 import numbers
+import sys
 
 import numpy as np
 import torch
@@ -20,50 +21,6 @@ def new_axes(ax, figsize):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
     return ax
-
-
-#: Resolution (dots per inch) of the image an ipywidgets explorer shows. Each redraw is a PNG
-#: sent through the widget's Output; during the book build nbclient sometimes misses the
-#: cell's execute reply when that image is larger than about 50-64 kB, waits the whole cell
-#: timeout (300 s) and then goes on without an error. At 72 dpi, stored with a 256-colour
-#: palette (:func:`widget_png`), every explorer's first image stays well below 40 kB
-#: (tests/test_viz.py checks each one). Static figures keep matplotlib's defaults.
-WIDGET_DPI = 72
-
-
-def widget_png(fig) -> bytes:
-    """``fig`` as the PNG an explorer shows: :data:`WIDGET_DPI`, tight bounding box, 256 colours.
-
-    A line plot has few distinct colours, so the palette is almost lossless, and the file is
-    about a third of the RGBA PNG the inline backend would write.
-    """
-    from PIL import Image
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=WIDGET_DPI, bbox_inches="tight")
-    buf.seek(0)
-    with Image.open(buf) as im:
-        pal = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    out = io.BytesIO()
-    pal.save(out, format="png", optimize=True)
-    return out.getvalue()
-
-
-def show_widget_figure(fig=None) -> None:
-    """Display ``fig`` (default: the current figure) as :func:`widget_png` and close it.
-
-    An explorer's redraw calls this instead of ``plt.show()``: inside the widget's Output
-    the image lands there, and since the figure is closed the inline backend adds no second,
-    full-size copy.
-    """
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
-
-    fig = plt.gcf() if fig is None else fig
-    try:
-        display(Image(data=widget_png(fig), format="png"))
-    finally:
-        plt.close(fig)
 
 
 def f64(x, name: str) -> torch.Tensor:
@@ -100,3 +57,37 @@ def game(game):
     if not isinstance(game, tabular.MarkovGame):
         raise HarlMiniError(f"game: expected a MarkovGame or a game name, got {type(game).__name__}")
     return game
+
+
+def check(condition, message: str) -> None:
+    """Assert ``condition`` and print one line, ``✓ message``: a verification cell's whole output.
+
+    Use it for the last line of a check cell, with the evidence in the message::
+
+        check(bool(slack.min() >= 0), f"Lemma 2 holds on {n} random pairs, min slack {slack.min():.1e}")
+
+    Args:
+        condition: a bool (``numpy.bool_`` and one-element bool tensors are accepted). Anything
+            else is refused: ``check((a, b), ...)`` or ``check(tensor, ...)`` would otherwise
+            pass or fail for the wrong reason.
+        message: what holds, with the numbers that show it.
+
+    Raises:
+        AssertionError: with ``message`` when ``condition`` is false.
+    """
+    if isinstance(condition, torch.Tensor):
+        if condition.dtype != torch.bool or condition.numel() != 1:
+            raise HarlMiniError(f"check: expected a bool, got a {condition.dtype} tensor of shape "
+                                f"{list(condition.shape)} (reduce it with .all() or compare a number)")
+        condition = bool(condition.item())
+    elif isinstance(condition, np.ndarray) and condition.dtype == np.bool_ and condition.size == 1:
+        condition = bool(condition.item())
+    if not isinstance(condition, (bool, np.bool_)):
+        raise HarlMiniError(f"check: expected a bool, got {type(condition).__name__} ({condition!r:.60})")
+    if not isinstance(message, str) or not message.strip():
+        raise HarlMiniError("check: expected a non-empty message saying what holds")
+    if not condition:
+        raise AssertionError(message)
+    # one write: print() writes the text and the newline separately, and a kernel that flushes in
+    # between leaves the newline as a second, empty output block in the book
+    sys.stdout.write(f"✓ {message}\n")

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from harl_mini.errors import HarlMiniError, as_float64
-from harl_mini.viz._common import new_axes as _new_axes, show_widget_figure as _show_widget_figure
+from harl_mini.viz._common import new_axes as _new_axes
 
 __all__ = ["plot_gridworld", "plot_value_iteration_error", "gridworld_explorer"]
 
@@ -195,7 +195,10 @@ def gridworld_explorer(layout="4x3", gamma: float = 0.95, slip: float = 0.2):
     """An interactive gridworld: sliders for γ and slip re-solve it and redraw V* and π*.
 
     The drawing is :func:`plot_gridworld`, the same function the book's static figures
-    use. Needs a running kernel to react; the built HTML shows the initial state.
+    use. The sliders step through a fixed grid (γ in {0.5, 0.8, 0.9, 0.95, 0.99}, slip in
+    {0, 0.1, 0.2, 0.5, 0.8}, plus the start values); every point is solved and drawn
+    when the cell runs, so the HTML book switches between the same pictures without a
+    kernel (:mod:`harl_mini.viz.explorer`).
 
     Args:
         layout: a gridworld layout name (see ``harl_mini.tabular.GRIDWORLDS``) or row strings.
@@ -203,24 +206,23 @@ def gridworld_explorer(layout="4x3", gamma: float = 0.95, slip: float = 0.2):
         slip: initial slip probability, 0 <= slip <= 1.
 
     Returns:
-        An ``ipywidgets.interactive`` widget (display it, or make it a cell's last line).
+        An :class:`~harl_mini.viz.explorer.Explorer` (display it, or make it a cell's last line).
     """
-    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
 
     from harl_mini import tabular
+    from harl_mini.viz.explorer import Slider, explore
 
     gamma = _check_unit(gamma, "gamma", upper_open=True)
     slip = _check_unit(slip, "slip", upper_open=False)
-    tabular.gridworld(layout)  # validates the layout now, not on the first slider move
+    grid = tabular.gridworld(layout)  # validates the layout now, not on the first slider move
+    rows, cols = len(grid.layout), len(grid.layout[0])
 
-    def draw(gamma=gamma, slip=slip):
-        _solve_and_plot(layout, gamma, slip)
-        _show_widget_figure()
+    def draw(gamma, slip):
+        fig, ax = plt.subplots(figsize=(1.25 * cols + 1.2, 1.25 * rows + 0.4), layout="constrained")
+        _solve_and_plot(layout, gamma, slip, ax=ax)
+        return fig
 
-    return widgets.interactive(
-        draw,
-        gamma=widgets.FloatSlider(value=gamma, min=min(0.5, gamma), max=0.99, step=0.01, description="γ",
-                                  continuous_update=False),
-        slip=widgets.FloatSlider(value=slip, min=0.0, max=0.8, step=0.05, description="slip",
-                                 continuous_update=False),
-    )
+    return explore(draw, Slider("gamma", "γ", (0.5, 0.8, 0.9, 0.95, 0.99), gamma),
+                   Slider("slip", "slip", (0.0, 0.1, 0.2, 0.5, 0.8), slip),
+                   alt="Optimal values V* as a heat map with the optimal action as an arrow in each cell")

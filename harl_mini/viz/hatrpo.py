@@ -20,6 +20,17 @@ Contents:
 * :func:`game_results` / :func:`game_results_table` — recorded game runs
   (``results/games``) summarised per game and algorithm, as a Markdown table;
   :func:`load_bench` reads the saved output of ``python -m harl_mini.marl.bench``.
+
+And the small helpers the chapter's pages share (so that their cells stay short):
+
+* the random instances of the checks: :func:`check_game`, :func:`soft_policies`,
+  :func:`perturb_policies`, :func:`random_order`;
+* :func:`plot_surrogate_error` (Lemma 2: how much of the penalty J − L uses),
+  :func:`plot_haml_progress` (exact HAML runs, normalised);
+* the factor M: :func:`two_action_step`, :func:`m_std_growth`, :func:`plot_m_spread`;
+* runs: :func:`plot_run_metrics` (rows of live runs), :func:`plot_game_grid` (recorded runs on
+  the matrix games and the a¹a² game), :func:`games_provenance` and :func:`bench_table`
+  (Markdown), :func:`source_table` (where a list of functions lives).
 """
 
 from __future__ import annotations
@@ -35,7 +46,6 @@ import torch
 
 from harl_mini.errors import HarlMiniError, as_float64
 from harl_mini.viz._common import game as _game, new_axes as _new_axes, real as _real
-from harl_mini.viz._common import show_widget_figure as _show_widget_figure
 
 __all__ = [
     "sequential_substeps",
@@ -49,17 +59,26 @@ __all__ = [
     "game_results",
     "game_results_table",
     "load_bench",
+    "CHECK_SHAPES",
+    "check_game",
+    "soft_policies",
+    "perturb_policies",
+    "random_order",
+    "plot_surrogate_error",
+    "plot_haml_progress",
+    "two_action_step",
+    "m_std_growth",
+    "plot_m_spread",
+    "plot_run_metrics",
+    "plot_game_grid",
+    "games_provenance",
+    "bench_table",
+    "source_table",
 ]
 
 DTYPE = torch.float64
 #: largest joint-action grid that :func:`m_factor_distribution` enumerates
 MAX_JOINT_ACTIONS = 2**20
-
-
-
-
-
-
 
 
 def _mapping(x, name: str) -> Mapping:
@@ -147,8 +166,6 @@ def plot_sequential_update(game, pis, order, step=None, C=None, eta_soft: float 
     Returns:
         The dict of :func:`sequential_substeps`.
     """
-    import matplotlib.pyplot as plt
-
     res = sequential_substeps(game, pis, order, C=C, eta_soft=eta_soft)
     game = _game(game)
     n = game.num_agents
@@ -158,7 +175,9 @@ def plot_sequential_update(game, pis, order, step=None, C=None, eta_soft: float 
     if isinstance(state, bool) or not isinstance(state, numbers.Integral) or not 0 <= state < game.num_states:
         raise HarlMiniError(f"state: expected an integer 0 <= state < {game.num_states}, got {state!r}")
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        from harl_mini.viz.style import figure
+
+        _, axes = figure(2)
     if len(axes) != 2:
         raise HarlMiniError(f"axes: expected two Axes, got {len(axes)}")
     ax_j, ax_p = axes
@@ -172,10 +191,10 @@ def plot_sequential_update(game, pis, order, step=None, C=None, eta_soft: float 
     ax_j.set_xlabel("sub-step (agent updated)")
     ax_j.set_ylabel("$J$ of the joint policy")
     ax_j.set_title(title if title is not None else
-                   f"{game.name or 'game'} (γ = {game.gamma:g}): order {' → '.join(map(str, res['order']))}, "
+                   f"{game.name or 'game'}, γ = {game.gamma:g}\norder {' → '.join(map(str, res['order']))}, "
                    f"C = {res['C']:.3g}")
     ax_j.grid(True, alpha=0.3)
-    ax_j.legend(fontsize=7, loc="best")
+    ax_j.legend(fontsize=8, loc="best")
     now, old = res["policies"][step], res["policies"][0]
     done = set(res["order"][:step])
     width, x0, ticks, labels = 0.8, 0.0, [], []
@@ -196,7 +215,7 @@ def plot_sequential_update(game, pis, order, step=None, C=None, eta_soft: float 
     ax_p.set_ylabel(f"$\\pi^i(a^i \\mid s={state})$")
     ax_p.set_title(f"after {step} of {n} sub-steps: J = {res['J'][step]:.4g}")
     ax_p.grid(True, axis="y", alpha=0.3)
-    ax_p.legend(fontsize=7, loc="upper right")
+    ax_p.legend(fontsize=8, loc="upper right")
     return res
 
 
@@ -213,14 +232,16 @@ def sequential_update_explorer(game="zhong-example1", pis=None, eta_soft: float 
             :func:`harl_mini.tabular.matrix_game`; γ = 0 gives C = 0, a best response); ignored
             for games with several states, which keep their own γ.
 
-    Returns:
-        An ``ipywidgets.interactive`` widget (it needs a running kernel to react).
-    """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+    Every combination of the menus and the slider is drawn when the cell runs, so the HTML
+    book shows the same pictures without a kernel (:mod:`harl_mini.viz.explorer`).
 
+    Returns:
+        An :class:`~harl_mini.viz.explorer.Explorer`.
+    """
     from harl_mini import tabular
     from harl_mini.tabular import hatrpo
+    from harl_mini.viz.explorer import Menu, Slider, explore
+    from harl_mini.viz.style import figure
 
     game = _game(game)
     eta_soft = _real(eta_soft, "eta_soft", 0.0)
@@ -242,17 +263,15 @@ def sequential_update_explorer(game="zhong-example1", pis=None, eta_soft: float 
     else:
         games = {game.gamma: game}
 
-    def draw(order=next(iter(orders)), gamma=next(iter(games)), step=game.num_agents):
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-        plot_sequential_update(games[gamma], pis, orders[order], step=step, eta_soft=eta_soft, axes=axes)
-        plt.tight_layout()
-        _show_widget_figure()
+    def draw(order, gamma, step):
+        fig, axes = figure(2)
+        plot_sequential_update(games[gamma], pis, order, step=step, eta_soft=eta_soft, axes=axes)
+        return fig
 
-    return widgets.interactive(
-        draw, order=widgets.Dropdown(options=list(orders), description="order"),
-        gamma=widgets.Dropdown(options=list(games), description="γ"),
-        step=widgets.IntSlider(value=game.num_agents, min=0, max=game.num_agents, step=1, description="sub-steps",
-                               continuous_update=False))
+    n = game.num_agents
+    return explore(draw, Menu("order", "order", orders), Menu("gamma", "γ", {f"{g:g}": g for g in games}),
+                   Slider("step", "sub-steps", range(n + 1), n),
+                   alt="Sequential update: each agent's policy after the chosen number of sub-steps, and J")
 
 
 # ---------------------------------------------------------------------------------------
@@ -305,7 +324,7 @@ def plot_j_trajectories(curves: Mapping, ax=None, J_star=None, title=None, xlabe
     if title is not None:
         ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="best")
     return ax
 
 
@@ -316,7 +335,8 @@ def plot_nash_gaps(curves: Mapping, ax=None, tolerances: Mapping | None = None, 
         curves: label → gaps, a [K] array (iterations 0, 1, …) or a pair (iterations, gaps).
         ax: matplotlib Axes to draw on; a new figure is created when omitted.
         tolerances: optional label → level, drawn as dotted lines in the curve's colour
-            when the label is also a curve (e.g. the p_min-soft tolerance of a run).
+            when the label is also a curve (e.g. the p_min-soft tolerance of a run; one legend
+            entry for all of them), else in grey with the label.
         title: optional Axes title.
         floor: gaps below it (exact zeros) are drawn at ``floor``.
 
@@ -346,16 +366,20 @@ def plot_nash_gaps(curves: Mapping, ax=None, tolerances: Mapping | None = None, 
             raise HarlMiniError(f"curves[{label!r}]: a Nash gap is never negative, got {gaps.min():.3g}")
         colours[label] = f"C{k}"
         ax.semilogy(its, np.maximum(gaps, floor), "-", color=colours[label], lw=1.6, label=label)
+    matched = False
     for j, (label, level) in enumerate(tolerances.items()):
         level = _real(level, f"tolerances[{label!r}]", 0.0)
+        matched = matched or label in colours
         ax.axhline(max(level, floor), color=colours.get(label, f"0.{3 + 2 * (j % 3)}"), ls=":", lw=1.2,
-                   label=f"tolerance ({label})" if label in colours else label)
+                   label=None if label in colours else label)
+    if matched:  # one legend entry for all the tolerances drawn in their curves' colours
+        ax.plot([], [], color="0.4", ls=":", lw=1.2, label="tolerance (dotted, same colour)")
     ax.set_xlabel("iteration $k$")
     ax.set_ylabel("Nash gap")
     if title is not None:
         ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="best")
     return ax
 
 
@@ -394,7 +418,7 @@ def plot_bound_slack(penalty, slack, ax=None, label=None, color=None, title=None
     if title is not None:
         ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="best")
     return ax
 
 
@@ -490,7 +514,7 @@ def plot_m_distribution(dists: Mapping, ax=None, bins: int = 60, title=None):
     if title is not None:
         ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=8, loc="best")
     return ax
 
 
@@ -552,13 +576,16 @@ def game_results(folders) -> list[dict]:
 
 
 def game_results_table(summaries, algos=None, games=None, labels: Mapping | None = None,
-                       references: bool = True) -> str:
+                       references: bool = True, compact: bool = False) -> str:
     """A Markdown table: one row per game, one column per algorithm.
 
     Each cell reads ``k/n · I it · t s``: k of n seeds solved the game (final J ≥ 0.99 J*),
     in I iterations on average (solved seeds), t seconds of wall time to solve on average;
-    an unsolved group shows its mean final J instead. A last row gives each algorithm's
-    mean throughput (environment steps per second over all its runs in the table).
+    an unsolved group shows its mean final J instead (``k/n · J = x``). A last row gives each
+    algorithm's mean throughput (environment steps per second over all its runs in the table).
+    ``compact=True`` drops the words and the unit (``k/n · I · t`` and ``k/n · x``, with narrow
+    no-break spaces, so that a cell never wraps), for narrow columns; the caption must then say
+    what the numbers are.
 
     Args:
         summaries: the list returned by :func:`game_results`.
@@ -566,6 +593,7 @@ def game_results_table(summaries, algos=None, games=None, labels: Mapping | None
         games: row order (default: as first seen).
         labels: optional algorithm → column header (e.g. ``{"happo": "HAPPO"}``).
         references: include the columns J* and J*_share (False: a narrower table).
+        compact: cells without the words "it" and "J =".
 
     Returns:
         The table as a Markdown string.
@@ -598,10 +626,13 @@ def game_results_table(summaries, algos=None, games=None, labels: Mapping | None
             if s is None:
                 parts.append("–")
             elif s["solved"]:
-                parts.append(f"{s['solved']}/{len(s['seeds'])} · {s['iterations_to_solve']:.0f} it · "
-                             f"{s['wall_time_to_solve']:.1f} s")
+                it, unit, dot = ("", "", "\u202f·\u202f") if compact else (" it", " s", " · ")
+                parts.append(f"{s['solved']}/{len(s['seeds'])}{dot}{s['iterations_to_solve']:.0f}{it}{dot}"
+                             f"{s['wall_time_to_solve']:.1f}{unit}")
             else:
-                parts.append(f"0/{len(s['seeds'])} · J = {sum(s['final_j']) / len(s['final_j']):.4g}")
+                mean_j = sum(s["final_j"]) / len(s["final_j"])
+                parts.append(f"0/{len(s['seeds'])}\u202f·\u202f{mean_j:.3g}" if compact else
+                             f"0/{len(s['seeds'])} · J = {mean_j:.4g}")
         lines.append("| " + " | ".join(parts) + " |")
     speeds = []
     for a in algos:
@@ -642,3 +673,404 @@ def load_bench(path) -> tuple[list[dict], list[str]]:
     if not rows:
         raise HarlMiniError(f"{path}: no benchmark rows (expected lines 'mode game algorithm num_envs steps/s')")
     return rows, header
+
+
+# ---------------------------------------------------------------------------------------
+# Random instances of the chapter's checks
+# ---------------------------------------------------------------------------------------
+
+#: (states, actions per agent, γ) of the random games of Chapter 8's checks: three and four
+#: agents, unequal action counts, discounts from 0.5 to 0.99.
+CHECK_SHAPES = ((2, (2, 3, 2), 0.9), (3, (3, 2, 2, 2), 0.8), (2, (2, 2, 3), 0.95),
+                (3, (2, 4, 3), 0.5), (2, (3, 2, 2, 3), 0.9), (4, (2, 3, 2), 0.99))
+
+
+def _count(x, name: str, low: int = 0) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < low:
+        raise HarlMiniError(f"{name}: expected an integer >= {low}, got {x!r}")
+    return int(x)
+
+
+def _generator(g) -> torch.Generator:
+    if not isinstance(g, torch.Generator):
+        raise HarlMiniError(f"generator: expected a torch.Generator, got {type(g).__name__}")
+    return g
+
+
+def check_game(k: int):
+    """Random game number ``k`` of Chapter 8's checks (:func:`harl_mini.tabular.random_game`).
+
+    Shape ``CHECK_SHAPES[k % 6]``, seed 800 + k, shared rewards uniform in [−1, 1]; sparse
+    transitions (two successor states) for even k, dense ones for odd k.
+    """
+    from harl_mini import tabular
+
+    k = _count(k, "k")
+    S, counts, gamma = CHECK_SHAPES[k % len(CHECK_SHAPES)]
+    return tabular.random_game(S, counts, gamma=gamma, seed=800 + k, branching=None if k % 2 else 2,
+                               reward_range=(-1.0, 1.0))
+
+
+def soft_policies(game, seed: int, concentration: float = 1.0, floor: float = 1e-3) -> list[torch.Tensor]:
+    """Random strictly positive policies: Dirichlet(``concentration``) rows, softened to ``floor``.
+
+    :func:`harl_mini.tabular.random_policies` mixed with the uniform policy by
+    :func:`harl_mini.tabular.hatrpo.soften` (eq. ``eq-eta-soft``), so every entry is ≥ ``floor``.
+    """
+    from harl_mini import tabular
+    from harl_mini.tabular import hatrpo
+
+    pis = tabular.random_policies(_game(game), seed=seed, concentration=concentration)
+    return hatrpo.soften(pis, _real(floor, "floor", 0.0))
+
+
+def perturb_policies(pis, generator: torch.Generator, sigma: float) -> list[torch.Tensor]:
+    """New policies softmax(log π^i + σ z^i), z^i standard normal from ``generator``: near π for small σ.
+
+    Args:
+        pis: strictly positive policies, one [S, n_i] table per agent.
+        generator: the source of z (the same generator state gives the same policies).
+        sigma: the size of the move in log-probability, ≥ 0.
+
+    Returns:
+        One [S, n_i] float64 table per agent.
+    """
+    from harl_mini.tabular import game as _g
+
+    pis = _g._check_policy_list(pis, "pis")
+    if any(bool((p <= 0).any()) for p in pis):
+        raise HarlMiniError("pis: expected strictly positive policies (log π is taken)")
+    generator, sigma = _generator(generator), _real(sigma, "sigma", 0.0)
+    noise = [torch.randn(p.shape, generator=generator, dtype=DTYPE) for p in pis]
+    return [torch.softmax(p.log() + sigma * z, -1) for p, z in zip(pis, noise)]
+
+
+def random_order(n: int, generator: torch.Generator) -> tuple[int, ...]:
+    """A uniformly random order of ``n`` agents: ``torch.randperm(n, generator=generator)`` as a tuple."""
+    n = _count(n, "n", 1)
+    return tuple(int(i) for i in torch.randperm(n, generator=_generator(generator)))
+
+
+# ---------------------------------------------------------------------------------------
+# Lemma 2 and HAML: two small pictures
+# ---------------------------------------------------------------------------------------
+
+
+def plot_surrogate_error(err, ax=None, bins: int = 40, title=None):
+    """Histogram (log counts) of (J(π̄) − L_π(π̄)) / penalty over the draws of Lemma 2's check.
+
+    TRPO's bound gives |J(π̄) − L_π(π̄)| ≤ C D_KL^max(π, π̄) ≤ the penalty of Lemma 2, so every
+    value lies in [−1, 1]; values near 0 mean that the slack of the bound is almost all penalty.
+
+    Args:
+        err: [D] values (J(π̄) − L_π(π̄)) / (C Σ_m D_KL^max(π^{i_m}, π̄^{i_m})).
+        ax: matplotlib Axes to draw on; a new figure is created when omitted.
+        bins: number of bins.
+        title: optional Axes title.
+
+    Returns:
+        The matplotlib Axes.
+    """
+    e = as_float64(err, "err").numpy()
+    if e.ndim != 1 or len(e) == 0:
+        raise HarlMiniError(f"err: expected a non-empty array of shape [D], got {list(e.shape)}")
+    bins = _count(bins, "bins", 2)
+    ax = _new_axes(ax, (5.6, 3.8))
+    ax.hist(e, bins=bins, color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$(J(\bar\pi) - L_\pi(\bar\pi))\ /\ $penalty")
+    ax.set_ylabel("draws")
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def plot_haml_progress(runs: Mapping, ax=None, title=None):
+    """Normalised progress (J(π_k) − J(π_0)) / (J* − J(π_0)) of exact runs, one colour per label.
+
+    Args:
+        runs: label → list of ``(J, J_star)`` pairs, J the [K + 1] values J(π_0), …, J(π_K) of
+            one run (e.g. ``HAMLRun.J``) and J_star > J(π_0) the optimum of its game.
+        ax: matplotlib Axes to draw on; a new figure is created when omitted.
+        title: optional Axes title.
+
+    Returns:
+        The matplotlib Axes.
+    """
+    runs = _mapping(runs, "runs")
+    ax = _new_axes(ax, (5.6, 3.8))
+    for k, (label, pairs) in enumerate(runs.items()):
+        if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Iterable):
+            raise HarlMiniError(f"runs[{label!r}]: expected a list of (J, J_star) pairs")
+        for r, pair in enumerate(pairs):
+            if not (isinstance(pair, tuple) and len(pair) == 2):
+                raise HarlMiniError(f"runs[{label!r}][{r}]: expected a pair (J, J_star)")
+            J = as_float64(pair[0], f"runs[{label!r}][{r}][0]").numpy()
+            J_star = _real(pair[1], f"runs[{label!r}][{r}][1]")
+            if J.ndim != 1 or len(J) < 1 or J_star <= J[0]:
+                raise HarlMiniError(f"runs[{label!r}][{r}]: expected J of shape [K + 1] with J(π_0) < J_star")
+            ax.plot(np.arange(len(J)), (J - J[0]) / (J_star - J[0]), color=f"C{k}", lw=1,
+                    label=label if r == 0 else None)
+    ax.set_xlabel("iteration $k$")
+    ax.set_ylabel(r"share of $J^* - J(\pi_0)$ gained")
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------
+# The spread of M with many agents
+# ---------------------------------------------------------------------------------------
+
+
+def two_action_step(delta: float, n: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """``n`` two-action agents that move from (1/2, 1/2) to (p, 1 − p) with KL = δ each (one state).
+
+    p = (1 + √(1 − e^{−2δ})) / 2 solves D_KL((1/2, 1/2) ‖ (p, 1 − p)) = −½ log(4p(1 − p)) = δ;
+    then χ²(π̄ ‖ π) = (2p − 1)² = 1 − e^{−2δ}.
+
+    Returns:
+        ``(old, new)``: two lists of n [1, 2] float64 tables.
+    """
+    delta, n = _real(delta, "delta", 0.0), _count(n, "n", 1)
+    p = 0.5 * (1 + math.sqrt(1 - math.exp(-2 * delta)))
+    return ([torch.tensor([[0.5, 0.5]], dtype=DTYPE)] * n, [torch.tensor([[p, 1 - p]], dtype=DTYPE)] * n)
+
+
+def m_std_growth(delta: float, positions) -> np.ndarray:
+    """Standard deviation of M/A for the agent at position m of the order, for each m in ``positions``.
+
+    M/A is a product of m − 1 independent ratios with mean 1 and E[ξ²] = 1 + χ², so
+    Var[M/A] = (1 + χ²)^{m−1} − 1. Here every earlier agent takes the step of
+    :func:`two_action_step`: χ² = 1 − e^{−2δ}.
+    """
+    delta = _real(delta, "delta", 0.0)
+    m = np.asarray(positions, dtype=float)
+    if m.ndim != 1 or len(m) == 0 or np.any(m < 1):
+        raise HarlMiniError("positions: expected a non-empty list of positions m >= 1")
+    chi2 = 1 - math.exp(-2 * delta)
+    return np.sqrt((1 + chi2) ** (m - 1) - 1)
+
+
+def plot_m_spread(deltas, positions, ax=None, title=None):
+    """Standard deviation of M/A against the position m (log scale), one line per per-agent KL δ.
+
+    The closed form of :func:`m_std_growth`.
+
+    Returns:
+        The matplotlib Axes.
+    """
+    if isinstance(deltas, (str, bytes)) or not isinstance(deltas, Iterable):
+        raise HarlMiniError(f"deltas: expected a list of per-agent KL values, got {deltas!r}")
+    deltas = [_real(d, "deltas", 0.0) for d in deltas]
+    if not deltas:
+        raise HarlMiniError("deltas: expected at least one value")
+    m = np.asarray(positions, dtype=float)
+    ax = _new_axes(ax, (5.6, 3.8))
+    for delta in deltas:
+        std = m_std_growth(delta, m)
+        ax.semilogy(m[std > 0], std[std > 0], label=f"per-agent KL δ = {delta:g}")
+    ax.set_xlabel("position $m$ of the agent in the order")
+    ax.set_ylabel("standard deviation of $M / A$")
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------
+# Runs: live rows, the recorded game runs, provenance, benchmark, sources
+# ---------------------------------------------------------------------------------------
+
+
+def plot_run_metrics(runs: Mapping, key: str, ax=None, ylabel=None, title=None, x: str = "iteration"):
+    """One line per run: column ``key`` of its rows against column ``x``.
+
+    Args:
+        runs: label → the rows of one run (a list of dicts, e.g. ``History.rows`` of
+            :func:`harl_mini.marl.train`).
+        key, x: the columns to draw.
+        ax: matplotlib Axes to draw on; a new figure is created when omitted.
+        ylabel, title: optional labels.
+
+    Returns:
+        The matplotlib Axes.
+    """
+    runs = _mapping(runs, "runs")
+    ax = _new_axes(ax, (5.6, 3.8))
+    for label, rows in runs.items():
+        if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Iterable):
+            raise HarlMiniError(f"runs[{label!r}]: expected a list of row dicts")
+        rows = list(rows)
+        missing = [c for c in (key, x) if not rows or any(c not in r for r in rows)]
+        if missing:
+            raise HarlMiniError(f"runs[{label!r}]: rows without the column {missing[0]!r}")
+        ax.plot([r[x] for r in rows], [r[key] for r in rows], label=label)
+    ax.set_xlabel(x)
+    ax.set_ylabel(key if ylabel is None else ylabel)
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return ax
+
+
+def plot_game_grid(recorded: Mapping, a1a2: Mapping, labels: Mapping, games, xlim: int = 60,
+                   full_length=("climbing",), a1a2_exact=(-0.0625, 0.9375, -0.5625)):
+    """The recorded runs on the matrix games, one panel per game, and the a¹a² game's first steps.
+
+    Each game panel draws every method's runs (mean and range over seeds) with J* and J*_share
+    dashed (:func:`harl_mini.viz.marl.plot_game_runs`), for ``xlim`` iterations (all of them
+    for the games in ``full_length``). The last panel draws J before and after the first two
+    iterations of every run on the a¹a² game (in the colours of the methods), with the exact
+    sequential and simultaneous values after one step. One legend for the figure, below the
+    panels (the mean of each method; its band is the min–max range over seeds); column-wide,
+    two panels a row.
+
+    Args:
+        recorded: (variant, game) → list of run folders.
+        a1a2: variant → list of run folders on the a¹a² game.
+        labels: variant → label (the order of the legend and the colours C0, C1, …).
+        games: the games, in panel order.
+        xlim: iterations shown for most games.
+        full_length: games drawn in full.
+        a1a2_exact: J at the start, after the exact sequential step and after the exact
+            simultaneous step of the a¹a² game (Chapter 7).
+
+    Returns:
+        The figure.
+    """
+    from harl_mini.viz import marl as viz_marl
+    from harl_mini.viz import runs as viz_runs
+    from harl_mini.viz.style import figure
+
+    recorded, labels = _mapping(recorded, "recorded"), _mapping(labels, "labels")
+    if not isinstance(a1a2, Mapping):
+        raise HarlMiniError(f"a1a2: expected a dict variant -> run folders, got {type(a1a2).__name__}")
+    games = list(games)
+    colours = {label: f"C{k}" for k, label in enumerate(labels.values())}
+    rows = (len(games) + 2) // 2
+    fig, axes = figure(2, rows, height=2.2)
+    axes = np.atleast_1d(axes).reshape(-1)
+    for ax, gm in zip(axes, games):
+        groups = {labels[v]: recorded.get((v, gm), []) for v in labels if recorded.get((v, gm))}
+        if not groups:
+            ax.set_title(gm)
+            ax.text(0.5, 0.5, "not recorded yet", ha="center", transform=ax.transAxes)
+            continue
+        ref = viz_runs.load_run(next(iter(groups.values()))[0])[1]
+        viz_marl.plot_game_runs(groups, ref["j_star"], ref["j_star_share"], ax=ax, title=gm, legend=False,
+                                colors=colours)
+        if gm not in full_length:
+            ax.set_xlim(0, xlim)
+    ax = axes[len(games)]
+    start, seq, sim = (_real(v, "a1a2_exact") for v in a1a2_exact)
+    for v, folders in a1a2.items():  # in the colours of the methods (the figure legend names them)
+        for f in folders:
+            J = np.concatenate([[start], viz_runs.load_run(f)[0]["j_exact"][:2]])
+            ax.plot(np.arange(3), J, "o-", ms=3, lw=1, color=colours.get(labels.get(v, v), "0.5"))
+    ax.plot([1, 1], [seq, sim], "kx", ms=8, label="exact sequential / simultaneous ($a^1a^2$)")
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.set_xticks([0, 1, 2])
+    ax.set_title("$a^1a^2$ game, steps of KL 0.5")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(r"exact $J = \mu^1\mu^2$")
+    ax.grid(True, alpha=0.3)
+    for extra in axes[len(games) + 1:]:
+        extra.set_visible(False)
+    handles, names = [], []
+    for a in axes[:len(games) + 1]:
+        for h, n in zip(*a.get_legend_handles_labels()):
+            if "min–max" in n:  # the bands: one word in the text below the figure is enough
+                continue
+            n = n.removesuffix(", mean")
+            if n not in names:
+                handles.append(h)
+                names.append(n)
+    fig.legend(handles, names, loc="outside lower center", ncol=4, fontsize=8)
+    return fig
+
+
+def games_provenance(manifests) -> str:
+    """One Markdown paragraph saying where the recorded game runs came from.
+
+    Seeds, environment steps per run (the a¹a² game apart), total wall time, commits (marked
+    when the tree had uncommitted changes), CPUs, torch threads and version, from the runs'
+    ``manifest.json`` (:func:`harl_mini.viz.runs.load_run`).
+    """
+    if isinstance(manifests, Mapping) or not isinstance(manifests, Iterable):
+        raise HarlMiniError("manifests: expected a list of manifest dicts")
+    ms = list(manifests)
+    if not ms or not all(isinstance(m, Mapping) for m in ms):
+        raise HarlMiniError("manifests: expected a non-empty list of manifest dicts")
+    try:
+        commits = sorted({m["git_commit"][:7] + (" (uncommitted changes)" if m.get("git_dirty") else "")
+                          for m in ms})
+        cpus = sorted({f"{m['cpu']} ({m['cpu_count']} cores)" for m in ms})
+        torch_v = sorted({m["versions"]["torch"] for m in ms})
+        threads = sorted({m["torch_threads"] for m in ms})
+        seeds = sorted({m["seed"] for m in ms})
+        steps = sorted({m["steps"] for m in ms if m["env"] != "game:a1a2"})
+        steps_a1a2 = sorted({m["steps"] for m in ms if m["env"] == "game:a1a2"})
+        wall = sum(m["wall_time"] for m in ms)
+    except (KeyError, TypeError) as exc:
+        raise HarlMiniError(f"manifests: a manifest lacks {exc} (not a recorded run)") from None
+    a1a2 = f" ({', '.join(f'{s:,}' for s in steps_a1a2)} on the $a^1a^2$ game)" if steps_a1a2 else ""
+    return (f"**Provenance.** {len(ms)} runs, seeds {', '.join(map(str, seeds))};"
+            f" {', '.join(f'{s:,}' for s in steps)} env steps per run{a1a2};"
+            f" total wall time {wall:.0f} s; commit {', '.join(commits)}; {'; '.join(cpus)},"
+            f" {'/'.join(map(str, threads))} torch thread; torch {'/'.join(torch_v)}.")
+
+
+def bench_table(rows) -> tuple[str, dict]:
+    """The benchmark of :func:`load_bench` as a Markdown table: one row per (game, method).
+
+    Returns:
+        ``(table, speed)``: the table (thousands of environment steps per second, one column
+        per number of parallel copies) and ``speed[(game, algo, num_envs)]`` = steps per second
+        (``algo`` None for the environment alone).
+    """
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, Mapping) for r in rows):
+        raise HarlMiniError("rows: expected the non-empty list of rows returned by load_bench")
+    sizes = sorted({r["num_envs"] for r in rows})
+    speed = {(r["game"], r["algo"], r["num_envs"]): r["steps_per_s"] for r in rows}
+    table = ["| game | method | " + " | ".join(f"{n:,} copies" for n in sizes) + " |",
+             "|---|---|" + "---|" * len(sizes)]
+    for gm, algo in dict.fromkeys((r["game"], r["algo"]) for r in rows):
+        cells = [f"{speed[gm, algo, n] / 1e3:,.0f} k" if (gm, algo, n) in speed else "–" for n in sizes]
+        table.append(f"| {gm} | {algo or 'environment only'} | " + " | ".join(cells) + " |")
+    return "\n".join(table) + "\n", speed
+
+
+def source_table(items) -> str:
+    """A Markdown table of where functions live: what, ``file:line`` and the qualified name.
+
+    Args:
+        items: (what, function) pairs; decorated functions are unwrapped. Paths are shown
+            from the package's parent folder (``harl_mini/marl/runner.py``).
+    """
+    import inspect
+
+    import harl_mini
+
+    if isinstance(items, Mapping) or not isinstance(items, Iterable):
+        raise HarlMiniError("items: expected a list of (what, function) pairs")
+    root = Path(harl_mini.__file__).resolve().parents[1]
+    lines = ["| what | where | function |", "|---|---|---|"]
+    for pair in items:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and callable(pair[1])):
+            raise HarlMiniError(f"items: expected (what, function) pairs, got {pair!r:.80}")
+        what, fn = pair
+        fn = inspect.unwrap(fn)
+        path = Path(inspect.getsourcefile(fn)).resolve()
+        try:
+            path = path.relative_to(root)
+        except ValueError:
+            pass
+        line = inspect.getsourcelines(fn)[1]
+        lines.append(f"| {what} | `{path.as_posix()}:{line}` | `{fn.__qualname__}` |")
+    return "\n".join(lines) + "\n"

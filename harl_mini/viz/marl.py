@@ -18,7 +18,10 @@ Contents:
   reference levels such as log n! (an autoregressive policy that covers every optimum);
 * :func:`plot_game_runs` — recorded multi-agent training runs (team return against
   iterations or steps, through :func:`harl_mini.viz.runs.plot_runs`), with the exact J* and
-  J*_share as dashed lines.
+  J*_share as dashed lines; :func:`legend_line` makes the handles of a figure-wide legend;
+* :func:`fisher_exact` — the two-sided Fisher exact test of two success counts (how often two
+  methods solved a game over their seeds), which the chapter uses to say what five seeds can
+  and cannot tell apart.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ import torch
 
 from harl_mini.errors import HarlMiniError, as_float64
 from harl_mini.viz._common import game as _game, new_axes as _new_axes, real as _real
-from harl_mini.viz._common import show_widget_figure as _show_widget_figure
 
 __all__ = [
     "plot_shared_objective",
@@ -42,15 +44,11 @@ __all__ = [
     "a1a2_update_explorer",
     "plot_entropy_curves",
     "plot_game_runs",
+    "legend_line",
+    "fisher_exact",
 ]
 
 DTYPE = torch.float64
-
-
-
-
-
-
 
 
 # ---------------------------------------------------------------------------------------
@@ -116,33 +114,36 @@ def plot_shared_objective(game="prop1-4", p=None, ax=None, points: int = 201, ti
 def shared_policy_explorer(n: int = 4, p: float = 0.3):
     """Sliders for p and the number of agents n that redraw :func:`plot_shared_objective`.
 
-    The game is the Proposition-1 game with n agents (``prop1_game(n)``, n even). Needs a
-    running kernel to react; the built HTML shows the initial state.
+    The game is the Proposition-1 game with n agents (``prop1_game(n)``, n even). The sliders
+    step through p in {0.1, 0.3, ..., 0.9} and n in {2, 4, 6} (the start values are added); every
+    frame is drawn when the cell runs (each redraw finds J*_share again, about 0.2 s), so the HTML book shows the same pictures without a
+    kernel (:mod:`harl_mini.viz.explorer`).
 
     Args:
         n: initial number of agents, even, 2 <= n <= 12.
         p: initial shared probability of action 0, 0 <= p <= 1.
 
     Returns:
-        An ``ipywidgets.interactive`` widget.
+        An :class:`~harl_mini.viz.explorer.Explorer`.
     """
-    import ipywidgets as widgets
-
     from harl_mini import tabular
+    from harl_mini.viz.explorer import Slider, explore
+    from harl_mini.viz.style import figure
 
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n % 2 or not 2 <= n <= 12:
         raise HarlMiniError(f"n: expected an even number of agents between 2 and 12, got {n!r}")
     p = _real(p, "p", 0.0, 1.0)
+    games = {}
 
-    def draw(p=p, n=int(n)):
-        plot_shared_objective(tabular.prop1_game(n), p=p)
-        _show_widget_figure()
+    def draw(p, n):
+        games.setdefault(n, tabular.prop1_game(n))
+        fig, ax = figure(1, height=3.0)
+        plot_shared_objective(games[n], p=p, ax=ax, points=101)
+        return fig
 
-    return widgets.interactive(
-        draw,
-        p=widgets.FloatSlider(value=p, min=0.0, max=1.0, step=0.01, description="p", continuous_update=False),
-        n=widgets.IntSlider(value=int(n), min=2, max=12, step=2, description="agents n", continuous_update=False),
-    )
+    return explore(draw, Slider("p", "p", (0.1, 0.3, 0.5, 0.7, 0.9), p, fmt="{:.2f}"),
+                   Slider("n", "agents n", (2, 4, 6), int(n)),
+                   alt="The team's value J_share(p) of a shared policy against p, with J* and the best shared value")
 
 
 # ---------------------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def a1a2_update_paths(mu0=(-0.25, 0.25), kl_radius: float = 0.5) -> dict[str, np
 
 
 def plot_a1a2_updates(mu0=(-0.25, 0.25), kl_radius: float = 0.5, ax=None, lim: float | None = None,
-                      title=None):
+                      title=None, colorbar: bool = True):
     """Draw the update paths of :func:`a1a2_update_paths` on the contours of J(μ¹, μ²) = μ¹μ².
 
     The shaded square is the product trust region {|μ^i − μ^i_0| ≤ √(2δ)}: each agent's
@@ -206,6 +207,8 @@ def plot_a1a2_updates(mu0=(-0.25, 0.25), kl_radius: float = 0.5, ax=None, lim: f
         ax: matplotlib Axes to draw on; a new figure is created when omitted.
         lim: half-width of the plotted square around the origin (default: fits the paths).
         title: optional Axes title.
+        colorbar: draw a colour bar for J beside the Axes (leave it out in side-by-side panels,
+            where the zero contour and the colours already show the sign of J).
 
     Returns:
         The matplotlib Axes.
@@ -227,8 +230,9 @@ def plot_a1a2_updates(mu0=(-0.25, 0.25), kl_radius: float = 0.5, ax=None, lim: f
     ax.contour(X, Y, X * Y, levels=[0.0], colors="0.4", linewidths=0.6)
     from matplotlib.ticker import MaxNLocator
 
-    ax.figure.colorbar(cs, ax=ax, fraction=0.046, pad=0.04, label=r"$J = \mu^1\mu^2$",
-                       ticks=MaxNLocator(7))
+    if colorbar:
+        ax.figure.colorbar(cs, ax=ax, fraction=0.046, pad=0.04, label=r"$J = \mu^1\mu^2$",
+                           ticks=MaxNLocator(7))
     ax.add_patch(Rectangle((mu[0] - step, mu[1] - step), 2 * step, 2 * step, fill=True, facecolor="gold",
                            alpha=0.18, edgecolor="goldenrod", lw=1.2, label=f"trust region, δ = {kl_radius:g}"))
     styles = {"simultaneous": "tab:red", "sequential (1, 2)": "tab:blue", "sequential (2, 1)": "tab:green"}
@@ -255,32 +259,35 @@ def plot_a1a2_updates(mu0=(-0.25, 0.25), kl_radius: float = 0.5, ax=None, lim: f
 def a1a2_update_explorer(kl_radius: float = 0.5, mu0=(-0.25, 0.25)):
     """Sliders for δ and the starting means that redraw :func:`plot_a1a2_updates`.
 
-    Needs a running kernel to react; the built HTML shows the initial state.
+    The sliders step through δ in {0.1, 0.5, 1, 2}, μ¹ in {−0.75, −0.25, 0.5} and μ² in
+    {0.25, 0.75} (the start values are added); every frame is drawn when the cell runs,
+    so the HTML book shows the same pictures without a kernel (:mod:`harl_mini.viz.explorer`).
 
     Args:
         kl_radius: initial KL radius δ, 0 <= δ <= 2.
         mu0: initial starting means (μ¹, μ²), each in [−1.5, 1.5].
 
     Returns:
-        An ``ipywidgets.interactive`` widget.
+        An :class:`~harl_mini.viz.explorer.Explorer`.
     """
-    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from harl_mini.viz.explorer import Slider, explore
 
     delta = _real(kl_radius, "kl_radius", 0.0, 2.0)
     mu = _mu0(mu0)
     m1 = _real(float(mu[0]), "mu0[0]", -1.5, 1.5)
     m2 = _real(float(mu[1]), "mu0[1]", -1.5, 1.5)
 
-    def draw(delta=delta, mu1=m1, mu2=m2):
-        plot_a1a2_updates((mu1, mu2), delta, lim=3.6)
-        _show_widget_figure()
+    def draw(delta, mu1, mu2):
+        fig, ax = plt.subplots(figsize=(5.2, 4.6), layout="constrained")
+        plot_a1a2_updates((mu1, mu2), delta, ax=ax, lim=3.6)
+        return fig
 
-    def slider(value, low, high, step, label):
-        return widgets.FloatSlider(value=value, min=low, max=high, step=step, description=label,
-                                   continuous_update=False)
-
-    return widgets.interactive(draw, delta=slider(delta, 0.0, 2.0, 0.05, "δ"),
-                               mu1=slider(m1, -1.5, 1.5, 0.05, "μ¹ start"), mu2=slider(m2, -1.5, 1.5, 0.05, "μ² start"))
+    return explore(draw, Slider("delta", "δ", (0.1, 0.5, 1.0, 2.0), delta),
+                   Slider("mu1", "μ¹ start", (-0.75, -0.25, 0.5), m1),
+                   Slider("mu2", "μ² start", (0.25, 0.75), m2),
+                   alt="Simultaneous and sequential trust-region updates of the a¹a² game on the contours of J")
 
 
 # ---------------------------------------------------------------------------------------
@@ -401,3 +408,50 @@ def plot_game_runs(groups: Mapping, J_star: float, J_share: float | None = None,
     elif ax.get_legend() is not None:
         ax.get_legend().remove()
     return ax
+
+
+def legend_line(color, label: str, ls="-", lw: float = 2.0):
+    """A legend handle: a line of ``color`` and style ``ls`` labelled ``label`` (for a figure-wide legend)."""
+    from matplotlib.lines import Line2D
+
+    if not isinstance(label, str):
+        raise HarlMiniError(f"label: expected a string, got {type(label).__name__}")
+    return Line2D([], [], color=color, ls=ls, lw=lw, label=label)
+
+
+# ---------------------------------------------------------------------------------------
+# What a few seeds can tell apart
+# ---------------------------------------------------------------------------------------
+
+
+def _count(x, name: str, low: int = 0) -> int:
+    if isinstance(x, bool) or not isinstance(x, numbers.Integral) or x < low:
+        raise HarlMiniError(f"{name}: expected an integer >= {low}, got {x!r}")
+    return int(x)
+
+
+def fisher_exact(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided Fisher exact test of k1 successes in n1 trials against k2 in n2: the p-value.
+
+    Under the null hypothesis that both methods succeed equally often, the number of successes
+    of the first method, given the total K = k1 + k2, is hypergeometric:
+    P(k) = C(K, k) C(N − K, n1 − k) / C(N, n1), N = n1 + n2. The p-value sums P(k) over every k
+    at most as likely as the observed k1 (with a relative tolerance of 1e-9 for ties).
+    Chapter 6: 5 of 5 seeds against 3 of 5 gives p = 112/252 = 0.444, against 4 of 5 gives 1.
+
+    Args:
+        k1, n1: successes and trials of the first method, 0 <= k1 <= n1, n1 >= 1.
+        k2, n2: successes and trials of the second method, 0 <= k2 <= n2, n2 >= 1.
+
+    Returns:
+        The two-sided p-value, in (0, 1].
+    """
+    n1, n2 = _count(n1, "n1", 1), _count(n2, "n2", 1)
+    k1, k2 = _count(k1, "k1"), _count(k2, "k2")
+    if k1 > n1 or k2 > n2:
+        raise HarlMiniError(f"expected k1 <= n1 and k2 <= n2, got k1={k1}, n1={n1}, k2={k2}, n2={n2}")
+    K, N = k1 + k2, n1 + n2
+    low = max(0, K - n2)
+    prob = [math.comb(K, k) * math.comb(N - K, n1 - k) / math.comb(N, n1) for k in range(low, min(K, n1) + 1)]
+    observed = prob[k1 - low]
+    return min(1.0, sum(p for p in prob if p <= observed * (1 + 1e-9)))

@@ -28,7 +28,6 @@ from harl_mini.errors import HarlMiniError, check_positive_int
 from harl_mini.viz._common import (
     f64 as _f64,
     new_axes as _new_axes,
-    show_widget_figure as _show_widget_figure,
 )
 
 __all__ = [
@@ -191,37 +190,34 @@ def plot_bandit_objective(rewards=(1.0, 0.7, 0.0), eta: float = 0.5, steps: int 
 
 
 def simplex_explorer(rewards=(1.0, 0.7, 0.0), eta: float = 0.5, steps: int = 30, start=None):
-    """PG and NPG on the simplex, with a (logarithmic) step-size slider.
+    """PG and NPG on the simplex, with a step-size slider and a steps slider.
 
-    Draws :func:`plot_simplex_paths` and :func:`plot_bandit_objective` side by side. Needs a
-    running kernel to react; the built HTML shows the initial state.
+    Draws :func:`plot_simplex_paths` and :func:`plot_bandit_objective` side by side. The sliders
+    step through η in {0.1, 0.2, 0.5, 1, 2, 5} and steps in {5, 30, 100} (the start values are
+    added); every frame is drawn when the cell runs, so the HTML book shows the same pictures
+    without a kernel (:mod:`harl_mini.viz.explorer`).
 
     Args: as :func:`plot_simplex_paths`.
 
     Returns:
-        An ``ipywidgets.interactive`` widget.
+        An :class:`~harl_mini.viz.explorer.Explorer`.
     """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+    from harl_mini.viz.explorer import Slider, explore
+    from harl_mini.viz.style import figure
 
     eta = _positive(eta, "eta")
     steps = check_positive_int(steps, "steps")
     bandit_paths(rewards, eta, 1, start)  # validate now, not on the first slider move
 
-    def draw(eta=eta, steps=steps):
-        _, axes = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.1, 1]})
+    def draw(eta, steps):
+        fig, axes = figure(2, gridspec_kw={"width_ratios": [1.1, 1]})
         plot_simplex_paths(rewards, eta, steps, start, ax=axes[0])
         plot_bandit_objective(rewards, eta, steps, start, ax=axes[1])
-        plt.tight_layout()
-        _show_widget_figure()
+        return fig
 
-    return widgets.interactive(
-        draw,
-        eta=widgets.FloatLogSlider(value=eta, base=10, min=-2, max=1, step=0.1, description="η",
-                                   continuous_update=False),
-        steps=widgets.IntSlider(value=steps, min=1, max=100, step=1, description="steps",
-                                continuous_update=False),
-    )
+    return explore(draw, Slider("eta", "η", (0.1, 0.2, 0.5, 1.0, 2.0, 5.0), eta),
+                   Slider("steps", "steps", (5, 30, 100), steps),
+                   alt="Paths of PG and NPG on the probability simplex, and their expected reward against the step")
 
 
 def plot_optimality_gap(runs: dict, J_star: float, ax=None, title=None):

@@ -16,7 +16,11 @@ Contents:
   of λ, on the tabular environment, next to the exact A^π and the exact means;
 * :func:`plot_gae_bias_variance` — the bias/variance trade-off of GAE against λ, and the
   per-(s, a) estimates at one λ;
-* :func:`gae_lambda_explorer` — a λ slider around :func:`plot_gae_bias_variance`.
+* :func:`gae_lambda_explorer` — a λ slider around :func:`plot_gae_bias_variance`;
+* :func:`tabular_policy_net` — a :class:`~harl_mini.nets.CategoricalPolicy` whose logits on
+  one-hot states are a given table θ (the tabular softmax policy through the network code);
+* :func:`sampled_policy_gradients` — the sampled REINFORCE gradient of that network, without
+  and with a state baseline, through ``collect`` and ``gae`` (Chapter 2, §2.4).
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ from harl_mini.errors import HarlMiniError, check_positive_int
 from harl_mini.viz._common import (
     f64 as _f64,
     new_axes as _new_axes,
-    show_widget_figure as _show_widget_figure,
 )
 
 __all__ = [
@@ -43,6 +46,8 @@ __all__ = [
     "gae_statistics",
     "plot_gae_bias_variance",
     "gae_lambda_explorer",
+    "tabular_policy_net",
+    "sampled_policy_gradients",
 ]
 
 
@@ -357,7 +362,7 @@ def plot_gae_bias_variance(stats: GAEStatistics, lam: float, axes=None):
     ax0.set_xlabel(r"state-action pairs, sorted by $A_\pi(s, a)$")
     ax0.set_ylabel("advantage")
     ax0.set_title(f"GAE estimates at λ = {lam_k:.2f}")
-    ax0.legend(fontsize=8, loc="upper left")
+    ax0.legend(fontsize=8, loc="best", framealpha=0.9)
     ax0.grid(True, alpha=0.3)
 
     summ = stats.summary()
@@ -376,32 +381,114 @@ def plot_gae_bias_variance(stats: GAEStatistics, lam: float, axes=None):
 def gae_lambda_explorer(mdp, pi, V, lam: float = 0.9, num_envs: int = 4000, seed: int = 0):
     """An interactive version of :func:`plot_gae_bias_variance`: a slider for λ.
 
-    The rollouts are sampled once (:func:`gae_statistics` on a grid of 21 values of λ);
-    moving the slider only redraws. Needs a running kernel to react; the built HTML shows
-    the initial state.
+    The rollouts are sampled once (:func:`gae_statistics` on a grid of 21 values of λ); the
+    slider steps through λ in {0, 0.1, ..., 1} and 0.95 (the start value is added), and every
+    frame is drawn when the cell runs, so the HTML book shows the same pictures without a
+    kernel (:mod:`harl_mini.viz.explorer`).
 
     Args:
         mdp: a :class:`~harl_mini.tabular.FiniteMDP`.
         pi: policy table [S, A].
         V: critic values [S].
-        lam: initial λ.
+        lam: initial λ; it must lie on the sampled grid (a multiple of 0.05).
         num_envs: number of independent rollouts.
         seed: environment seed.
 
     Returns:
-        An ``ipywidgets.interactive`` widget.
+        An :class:`~harl_mini.viz.explorer.Explorer`.
     """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+    from harl_mini.viz.explorer import Slider, explore
+    from harl_mini.viz.style import figure
 
     lam = _unit(lam, "lam")
     stats = gae_statistics(mdp, pi, V, num_envs=num_envs, seed=seed)
+    if not np.isclose(stats.lams, lam, atol=1e-9).any():
+        raise HarlMiniError(f"lam: expected a multiple of 0.05 (the sampled grid), got {lam!r}")
+    grid = [round(0.1 * k, 10) for k in range(11)] + [0.95]
 
-    def draw(lam=lam):
-        plot_gae_bias_variance(stats, lam)
-        plt.tight_layout()
-        _show_widget_figure()
+    def draw(lam):
+        fig, axes = figure(2, height=2.6)
+        plot_gae_bias_variance(stats, lam, axes=axes)
+        return fig
 
-    return widgets.interactive(
-        draw, lam=widgets.FloatSlider(value=lam, min=0.0, max=1.0, step=0.05, description="λ",
-                                      continuous_update=False))
+    return explore(draw, Slider("lam", "λ", sorted(grid), lam, fmt="{:.2f}"),
+                   alt="GAE estimates per state-action pair at the chosen λ, and bias and variance against λ")
+
+
+# ---------------------------------------------------------------------------------------
+# The sampled policy gradient through the deep-RL code path (Chapter 2, §2.4)
+# ---------------------------------------------------------------------------------------
+
+
+def tabular_policy_net(theta):
+    """A :class:`~harl_mini.nets.CategoricalPolicy` without hidden layers whose logits on a
+    one-hot state e_s are θ[s]: the tabular softmax policy (Chapter 2, eq. ``eq-softmax-policy``)
+    run through the same network class as the neural policies.
+
+    The network computes W e_s + b; here W = θᵀ and b = 0, in float64.
+
+    Args:
+        theta: logits, shape [S, A].
+
+    Returns:
+        The network (float64).
+    """
+    from harl_mini.nets import CategoricalPolicy
+
+    theta = _f64(theta, "theta")
+    if theta.dim() != 2:
+        raise HarlMiniError(f"theta: expected logits of shape [S, A], got {list(theta.shape)}")
+    net = CategoricalPolicy(theta.shape[0], theta.shape[1], hidden=()).double()
+    with torch.no_grad():
+        net.logits_net[0].weight.copy_(theta.T)
+        net.logits_net[0].bias.zero_()
+    return net
+
+
+def sampled_policy_gradients(mdp, theta, V, num_episodes: int, horizon: int, seed: int = 0):
+    r"""Sampled policy gradients of the tabular softmax policy, without and with the baseline V.
+
+    Runs ``num_episodes`` copies of ``make_env("tabular", mdp=mdp, time_limit=horizon)`` for
+    ``horizon`` steps with :func:`tabular_policy_net` through :func:`harl_mini.rollout.collect`
+    (environment and action draws seeded by ``seed``), and differentiates the sampled loss
+    (1/N) Σ_{i,t} γ^t log π_θ(a_t | s_t) ŵ_t with autograd (Chapter 2, eq. ``eq-pg-trajectory``):
+
+    * ŵ_t = G_t, the reward-to-go to the end of the episode;
+    * ŵ_t = G_t − V(s_t), bootstrapped with γ^{H−t} V(s_H) at the time limit (GAE with λ = 1,
+      :func:`harl_mini.advantages.gae`; a state baseline, lemma ``lem-baseline``).
+
+    Both use the same episodes. Their mean is ∇J up to the tail beyond the horizon.
+
+    Args:
+        mdp: a :class:`~harl_mini.tabular.FiniteMDP`.
+        theta: logits [S, A].
+        V: baseline values [S] (V_π for the exact baseline).
+        num_episodes: N, the number of parallel episodes.
+        horizon: H, the time limit (and the number of steps collected).
+        seed: seed of the environment and of the action draws.
+
+    Returns:
+        ``(g_no_baseline, g_baseline)``, two [S, A] tensors.
+    """
+    from harl_mini.advantages import gae
+    from harl_mini.envs import make_env
+    from harl_mini.rollout import collect
+
+    theta = _f64(theta, "theta")
+    _, V = _mdp_pi_V(mdp, torch.softmax(theta, -1), V)
+    num_episodes = check_positive_int(num_episodes, "num_episodes")
+    horizon = check_positive_int(horizon, "horizon")
+    net = tabular_policy_net(theta)
+    env = make_env("tabular", num_envs=num_episodes, seed=int(seed), mdp=mdp, time_limit=horizon,
+                   dtype=torch.float64)
+    batch = collect(env, net, lambda obs: obs @ V, horizon, generator=torch.Generator().manual_seed(int(seed)))
+    discount = mdp.gamma ** batch.episode_t.to(torch.float64)  # t counted within the episode
+    logp = net.distribution(batch.obs).log_prob(batch.actions)
+    zero = torch.zeros_like(batch.values)
+    grads = []
+    for v, nv in ((zero, zero), (batch.values, batch.next_values)):
+        weight, _ = gae(batch.rewards, v, nv, batch.terminated, batch.truncated, mdp.gamma, lam=1.0)
+        loss = (discount * logp * weight).sum() / num_episodes
+        (g_W,) = torch.autograd.grad(loss, net.logits_net[0].weight, retain_graph=True)
+        grads.append(g_W.T.detach())  # the weight is θᵀ
+    return grads[0], grads[1]

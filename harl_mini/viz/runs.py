@@ -20,7 +20,13 @@ Contents:
   the last value of a column (e.g. the deterministic evaluation) per seed, its mean and
   standard deviation over seeds, wall time and throughput (Chapter 9);
 * :func:`load_scale_bench` — the table printed by ``python -m harl_mini.marl.bench --scale``
-  (env-only against end-to-end training steps per second), read back from a text file.
+  (env-only against end-to-end training steps per second), read back from a text file;
+  :func:`plot_scale_bench` draws it, :func:`plot_task_curves` one task of the recorded runs;
+* :func:`bootstrap_means` and :func:`bootstrap_prob_greater` — the exact bootstrap over a
+  few seeds (every resample enumerated; Exercise 9.3);
+* :func:`pair_ratios`, :func:`load_peer_benchmark`, :func:`ratio_text`, :func:`ratio_verdict`
+  and :func:`peer_table` — the side-by-side speed comparison with other libraries
+  (``results/peers``): per-pair ratios of interleaved runs, their median and range.
 
 Nothing here knows about a particular algorithm: any column of ``metrics.csv`` can be
 plotted, and any manifest with the fields of :func:`~harl_mini.provenance.run_manifest`
@@ -41,7 +47,8 @@ import numpy as np
 from harl_mini.errors import HarlMiniError
 
 __all__ = ["load_run", "plot_runs", "provenance_caption", "results_table", "summarize_runs", "summary_table",
-           "load_scale_bench"]
+           "load_scale_bench", "plot_task_curves", "plot_scale_bench", "bootstrap_means", "bootstrap_prob_greater",
+           "pair_ratios", "load_peer_benchmark", "ratio_text", "ratio_verdict", "peer_table"]
 
 _FILES = ("metrics.csv", "manifest.json")
 
@@ -520,3 +527,326 @@ def load_scale_bench(path) -> tuple[list[dict[str, Any]], list[str]]:
         raise HarlMiniError(f"{path}: no benchmark rows (expected lines 'environment algorithm device copies "
                             "env-steps/s train-steps/s ratio')")
     return rows, header
+
+
+# ---------------------------------------------------------------------------------------
+# Recorded runs of Chapter 9: the learning-curve panels and the benchmark's bars
+# ---------------------------------------------------------------------------------------
+
+
+def plot_task_curves(groups, ax_eval, ax_train, budget: float, title: str, skip: float = 0.1,
+                     legend: bool = True):
+    """One task of Chapter 9's recorded runs: evaluation (left) and training return (right).
+
+    Each group is drawn by :func:`plot_runs` (mean over seeds, min–max band). The training
+    panel's vertical axis is fitted to the returns after the first ``skip`` share of the budget
+    (the first iterations' returns are far lower and would flatten the rest).
+
+    Args:
+        groups: ``[(folders, label, colour), ...]``, one entry per algorithm.
+        ax_eval, ax_train: the two Axes.
+        budget: the runs' step budget (for ``skip``).
+        title: the task's name, put above the evaluation panel.
+        skip: share of the budget left out of the training panel's vertical range.
+        legend: put a legend (one entry per group) in the evaluation panel.
+
+    Returns:
+        ``(ax_eval, ax_train)``.
+    """
+    groups = list(groups)
+    if not groups:
+        raise HarlMiniError("groups: no runs to draw")
+    later = []
+    for folders, label, colour in groups:
+        plot_runs(folders, y="eval_return", ax=ax_eval, color=colour, label=label)
+        plot_runs(folders, y="episode_return", ax=ax_train, color=colour, label=label)
+        for rows, _ in _load_all(folders):
+            keep = (rows["steps"] >= skip * budget) & np.isfinite(rows["episode_return"])
+            later.append(rows["episode_return"][keep])
+    later = [v for v in later if v.size]
+    if later:
+        low, high = min(float(v.min()) for v in later), max(float(v.max()) for v in later)
+        pad = 0.1 * (high - low) or 1.0
+        ax_train.set_ylim(low - pad, high + pad)
+    ax_eval.set_title(f"{title}: evaluation")
+    ax_train.set_title(f"{title}: training")
+    ax_eval.set_ylabel("evaluation return")
+    ax_train.set_ylabel("training return")
+    for ax in (ax_eval, ax_train):
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    means = [line for line in ax_eval.get_lines() if line.get_label().endswith(", mean")]
+    if means and legend:  # one entry per algorithm (the mean line; the band is its range)
+        ax_eval.legend(means, [line.get_label()[: -len(", mean")] for line in means], loc="lower right")
+    return ax_eval, ax_train
+
+
+def plot_scale_bench(rows, ax, reference: float | None = None, reference_label: str = "reference"):
+    """The rates of ``python -m harl_mini.marl.bench --scale`` as horizontal bars (log scale).
+
+    Args:
+        rows: the table rows from :func:`load_scale_bench`.
+        ax: the Axes.
+        reference: a rate drawn as a dashed vertical line (e.g. one unbatched copy), or None.
+        reference_label: its legend text.
+
+    Returns:
+        The Axes, with one pair of bars per row: environment only (grey) and end-to-end
+        training (blue).
+    """
+    rows = list(rows)
+    if not rows:
+        raise HarlMiniError("rows: no benchmark rows to draw")
+    y = np.arange(len(rows))
+    ax.barh(y + 0.2, [r["env_steps_per_s"] for r in rows], height=0.4, color="0.7", label="environment only")
+    ax.barh(y - 0.2, [r["train_steps_per_s"] for r in rows], height=0.4, color="C0", label="end-to-end training")
+    if reference is not None:
+        ax.axvline(float(reference), color="C3", ls="--", lw=1, label=reference_label)
+    ax.set_yticks(y, [f"{r['env'].split(':', 1)[-1]} {r['algo']} ({r['copies']:,})" for r in rows])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("joint environment steps per second (log scale), one thread")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(loc="lower right")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------
+# Seeds: the exact bootstrap (Chapter 9, Exercise 9.3)
+# ---------------------------------------------------------------------------------------
+
+
+def _sample(values, what: str) -> np.ndarray:
+    try:
+        x = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise HarlMiniError(f"{what}: expected a list of numbers") from None
+    if x.size == 0 or not np.all(np.isfinite(x)):
+        raise HarlMiniError(f"{what}: expected a non-empty list of finite numbers, got {values!r}")
+    if x.size > 8:
+        raise HarlMiniError(f"{what}: the exact bootstrap enumerates every resample; at most 8 values, got {x.size}")
+    return x
+
+
+def _bootstrap_ways(values) -> tuple[list[float], list[int], int]:
+    """Every attainable resample mean of ``values`` (sorted), the number of ordered draws giving it, n^n."""
+    import itertools
+
+    x = _sample(values, "values")
+    n = x.size
+    acc: dict[float, int] = {}
+    for combo in itertools.combinations_with_replacement(range(n), n):
+        ways = math.factorial(n)
+        for c in np.bincount(combo, minlength=n):
+            ways //= math.factorial(int(c))
+        mean = math.fsum(x[list(combo)]) / n  # correctly rounded: equal sums give equal means
+        acc[mean] = acc.get(mean, 0) + ways
+    means = sorted(acc)
+    return means, [acc[m] for m in means], n ** n
+
+
+def bootstrap_means(values) -> tuple[np.ndarray, np.ndarray]:
+    """The exact bootstrap distribution of the mean of ``values`` (n ≤ 8 numbers).
+
+    A bootstrap resample draws n values from the n with replacement: each of the n^n ordered
+    draws has probability n^−n. The mean depends only on how often each value was drawn
+    (counts c_1..c_n with Σc = n), whose probability is the multinomial n!/(c_1!⋯c_n!)·n^−n;
+    enumerating the C(2n−1, n) count vectors gives the distribution exactly.
+
+    Returns:
+        ``(means, probs)``: every attainable mean (sorted, equal values merged) and its
+        probability (they sum to 1).
+    """
+    means, ways, total = _bootstrap_ways(values)
+    return np.array(means), np.array([w / total for w in ways])
+
+
+def bootstrap_prob_greater(x, y, tie: float = 1e-9) -> float:
+    """P(mean of a resample of ``x`` > mean of an independent resample of ``y``), ties counting ½.
+
+    Implements Chapter 9, eq. ``eq-bootstrap-prob``. The exact bootstrap comparison of two groups of seeds (unpaired: seed k of one algorithm
+    has nothing to do with seed k of the other): the two resamples are independent, so
+
+        P = Σ_{u, v} p_x(u) p_y(v) ([u > v] + ½ [u = v]),
+
+    over the exact distributions of :func:`bootstrap_means`. Means within ``tie`` of each
+    other count as equal (rounding cannot separate equal means of a few values; distinct ones
+    of grid-valued data are much farther apart). The sum is taken in integers (numbers of
+    ordered draws), so P = 1 and P = ½ come out exactly.
+
+    With three seeds per group P is 1 whenever every value of ``x`` exceeds every value of
+    ``y``, however small the gap: the bootstrap cannot see past the data it resamples.
+    """
+    from bisect import bisect_left, bisect_right
+    from fractions import Fraction
+
+    mu, wu, nu = _bootstrap_ways(x)
+    mv, wv, nv = _bootstrap_ways(y)
+    cum = [0]
+    for w in wv:
+        cum.append(cum[-1] + w)
+    twice = 0  # 2 × Σ ways(u)·(#draws of y below u + ½ #draws tied with u)
+    for u, w in zip(mu, wu):
+        below, upto = bisect_left(mv, u - tie), bisect_right(mv, u + tie)
+        twice += w * (2 * cum[below] + (cum[upto] - cum[below]))
+    return float(Fraction(twice, 2 * nu * nv))
+
+
+# ---------------------------------------------------------------------------------------
+# The peer benchmark (results/peers, Chapter 9)
+# ---------------------------------------------------------------------------------------
+
+
+def _run_rate(run: dict, rate: str) -> float | None:
+    """A successful run's rate, or None (failed run, no result, missing or non-positive rate)."""
+    if run.get("returncode", 0) != 0 or not isinstance(run.get("result"), dict):
+        return None
+    value = run["result"].get(rate)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        return None
+    return float(value)
+
+
+def pair_ratios(runs, rate: str = "rate") -> dict[str, Any]:
+    """harl_mini's speed over the peer's, from interleaved pairs of runs (``results/peers``).
+
+    Implements Chapter 9, eq. ``eq-pair-ratio``. The peer benchmark runs the peer and harl_mini alternately; pair k is the peer's k-th
+    run and harl_mini's k-th run, made one after the other under the same load. The ratio of
+    a pair is ``rate(harl_mini) / rate(peer)`` (above 1: harl_mini is faster); the summary is
+    the **median over the pairs** with the smallest and largest pair, never a ratio of
+    medians. A pair counts only if both of its runs succeeded (return code 0 and a positive
+    finite ``rate``); a failed run drops its whole pair.
+
+    Args:
+        runs: run records as in ``results.json`` (``cells[*].runs``): dicts with ``pair``
+            (int), ``side`` (``"peer"`` or ``"harl_mini"``), ``returncode`` and ``result``
+            (the driver's report, which holds the rates).
+        rate: the rate to compare: ``"rate"`` (wall clock), ``"rate_cpu"`` (per CPU-second)
+            or ``"rate_incl_first"`` (the whole run; with JAX's compile for JaxMARL).
+
+    Returns:
+        A dict with ``pairs`` (the counted pair numbers, ascending), ``ratios`` (one per
+        counted pair, same order), ``n``, ``median`` (of an even count: the mean of the two
+        middle ratios), ``min``, ``max``, and ``dropped`` (pair numbers left out). With no
+        complete pair, ``median``, ``min`` and ``max`` are None.
+
+    Raises:
+        HarlMiniError: a record without ``pair``/``side``, an unknown side, or two runs of
+            one side in the same pair.
+    """
+    import statistics
+
+    by_pair: dict[int, dict[str, dict]] = {}
+    for i, run in enumerate(runs):
+        if not isinstance(run, dict) or "pair" not in run or "side" not in run:
+            raise HarlMiniError(f"runs[{i}]: expected a run record with 'pair' and 'side'")
+        side = run["side"]
+        if side not in ("peer", "harl_mini"):
+            raise HarlMiniError(f"runs[{i}]: side must be 'peer' or 'harl_mini', got {side!r}")
+        slot = by_pair.setdefault(int(run["pair"]), {})
+        if side in slot:
+            raise HarlMiniError(f"runs[{i}]: pair {run['pair']} has two {side} runs")
+        slot[side] = run
+    pairs, ratios, dropped = [], [], []
+    for k in sorted(by_pair):
+        slot = by_pair[k]
+        peer = _run_rate(slot["peer"], rate) if "peer" in slot else None
+        mine = _run_rate(slot["harl_mini"], rate) if "harl_mini" in slot else None
+        if peer is None or mine is None:
+            dropped.append(k)
+            continue
+        pairs.append(k)
+        ratios.append(mine / peer)
+    out = {"pairs": pairs, "ratios": ratios, "n": len(ratios), "dropped": dropped,
+           "median": None, "min": None, "max": None}
+    if ratios:
+        out.update(median=float(statistics.median(ratios)), min=min(ratios), max=max(ratios))
+    return out
+
+
+_PEER_CELL_KEYS = ("cell", "peer", "task", "env_version", "algo", "sizes", "runs")
+
+
+def load_peer_benchmark(path) -> dict[str, Any]:
+    """Read ``results/peers/results.json`` (format 1, ``results/peers/README.md``) and recompute its ratios.
+
+    Returns:
+        The parsed file, with three entries added to every cell, recomputed by
+        :func:`pair_ratios` from the cell's runs: ``wall`` (``rate``), ``cpu``
+        (``rate_cpu``) and ``compile`` (``rate_incl_first``, only for cells with a
+        ``with_compile`` record, else None).
+
+    Raises:
+        HarlMiniError: the file is missing, is not JSON, is not format 1, or a cell lacks a
+            field the book reads.
+    """
+    path = Path(path) if isinstance(path, (str, Path)) else None
+    if path is None or not path.is_file():
+        raise HarlMiniError(f"path: no peer benchmark at {path!s} (record one with `bash results/peers/run.sh`)")
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise HarlMiniError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != 1:
+        raise HarlMiniError(f"{path}: expected format 1 (results/peers/README.md), got "
+                            f"{doc.get('format') if isinstance(doc, dict) else type(doc).__name__!r}")
+    for key in ("date", "harl_mini_commit", "cpu", "cells"):
+        if key not in doc:
+            raise HarlMiniError(f"{path}: no {key!r} at the top level")
+    for i, cell in enumerate(doc["cells"]):
+        missing = [k for k in _PEER_CELL_KEYS if k not in cell]
+        if missing:
+            raise HarlMiniError(f"{path}: cells[{i}] has no {', '.join(missing)}")
+        cell["wall"] = pair_ratios(cell["runs"], "rate")
+        cell["cpu"] = pair_ratios(cell["runs"], "rate_cpu")
+        cell["compile"] = pair_ratios(cell["runs"], "rate_incl_first") if cell.get("with_compile") else None
+    return doc
+
+
+def ratio_text(summary: dict[str, Any] | None, digits: int = 2) -> str:
+    """``"8.73 [8.57–12.97]"``: a :func:`pair_ratios` median with its range ("–" without pairs)."""
+    if not summary or summary.get("median") is None:
+        return "–"
+    return f"{summary['median']:.{digits}f} [{summary['min']:.{digits}f}–{summary['max']:.{digits}f}]"
+
+
+def peer_table(doc: dict[str, Any]) -> str:
+    """The peer benchmark as a Markdown table, one row per cell (from :func:`load_peer_benchmark`).
+
+    Columns: peer, cell, algorithm, task, the sizes on both sides, the number of complete
+    pairs, and harl_mini / peer as median [min–max] over the pairs: by wall clock, per
+    CPU-second, and with JAX's compile (JaxMARL cells).
+    """
+    lines = ["| peer | cell | algorithm | peer's sizes | harl_mini's sizes | pairs | harl_mini / peer (wall) |"
+             " per CPU-second | with JAX compile |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in doc["cells"]:
+        sizes = c.get("sizes") or {}
+        lines.append(f"| {c['peer']} | `{c['cell']}` | {str(c['algo']).upper()} | {sizes.get('peer', '?')} |"
+                     f" {sizes.get('harl_mini', '?')} | {c['wall']['n']} | {ratio_text(c['wall'])} |"
+                     f" {ratio_text(c['cpu'])} | {ratio_text(c['compile'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def ratio_verdict(summary: dict[str, Any], peer: str) -> str:
+    """A :func:`pair_ratios` summary in words, phrased from the data (never assumed).
+
+    * every pair above 1: ``"8.7× as fast as HARL (median of 3 pairs; every pair faster, 8.6–13.0×)"``;
+    * every pair below 1: ``"slower than JaxMARL in every pair: 0.26 of its rate (median of 3 pairs,
+      0.21–0.31)"``;
+    * otherwise: ``"faster than X in 1 of 3 pairs and slower in 2 (0.53–1.34×, median 0.79): no
+      consistent order"``; no complete pair: ``"not measured (no complete pair)"``.
+    """
+    n = summary.get("n", 0)
+    if not n or summary.get("median") is None:
+        return "not measured (no complete pair)"
+    med, lo, hi = summary["median"], summary["min"], summary["max"]
+    pairs = f"{n} pair{'s' if n != 1 else ''}"
+    if lo > 1:
+        return f"{med:.1f}× as fast as {peer} (median of {pairs}; every pair faster, {lo:.1f}–{hi:.1f}×)"
+    if hi < 1:
+        return f"slower than {peer} in every pair: {med:.2f} of its rate (median of {pairs}, {lo:.2f}–{hi:.2f})"
+    faster = sum(r > 1 for r in summary["ratios"])
+    slower = sum(r < 1 for r in summary["ratios"])
+    return (f"faster than {peer} in {faster} of {n} pairs and slower in {slower} ({lo:.2f}–{hi:.2f}×, "
+            f"median {med:.2f}): no consistent order")

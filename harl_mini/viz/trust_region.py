@@ -1,10 +1,9 @@
 """Pictures of the trust region (Chapters 4 and 5): static figures and the widgets built on them.
 
 Each picture is a pure function that computes its curves exactly, with the tabular oracle
-and :mod:`harl_mini.tabular.trpo`, and draws them on a matplotlib Axes. Each widget is a
-thin ``ipywidgets`` wrapper that calls the same function, so the static figure of the
-HTML book and the live widget show the same thing (education notes §4.7). ``ipywidgets``
-is imported only inside the widget functions.
+and :mod:`harl_mini.tabular.trpo`, and draws them on a matplotlib Axes. Each explorer
+(:mod:`harl_mini.viz.explorer`) calls the same function over a small grid of values, so the
+live widget in a kernel and the precomputed frames of the HTML book show the same pictures.
 
 Contents:
 
@@ -19,7 +18,15 @@ Contents:
   model, and every fraction the line search tried; :func:`trpo_step_explorer` adds a δ
   slider;
 * :func:`ppo_path_curves` / :func:`plot_ppo_path` — PPO's exact clipped objective next to
-  TRPO's surrogate gain, the true improvement and the mean KL along such a path.
+  TRPO's surrogate gain, the true improvement and the mean KL along such a path;
+* :func:`trpo_bound_explorer` — a γ slider over :func:`plot_trpo_bound` with the mean-KL bound
+  of Achiam et al. drawn next to Theorem 1's;
+* :func:`plot_surrogate_error` — the error |J − L| of many policy pairs against the sharp
+  bound of Theorem 1, and what the sharp form saves over Cα²;
+* :func:`plot_return_curves` — J(π_i) over iterations for several update rules, with J*;
+* :func:`plot_kl_penalty_run` — PPO's adaptive KL coefficient and the mean KL it produces;
+* :func:`tagged_lines` / :func:`tagged_lines_listing` — the source lines of an algorithm file
+  tagged ``# [k]`` (the implementation-details lists of Chapters 4 and 5).
 
 Paths: θ(t) = θ + t·direction with the natural gradient F⁺∇J as the default direction, the
 direction a TRPO step takes.
@@ -34,7 +41,7 @@ import numpy as np
 import torch
 
 from harl_mini.errors import HarlMiniError
-from harl_mini.viz._common import new_axes as _new_axes, show_widget_figure as _show_widget_figure
+from harl_mini.viz._common import new_axes as _new_axes
 
 __all__ = [
     "plot_clip_objective",
@@ -45,6 +52,12 @@ __all__ = [
     "trpo_step_explorer",
     "ppo_path_curves",
     "plot_ppo_path",
+    "trpo_bound_explorer",
+    "plot_surrogate_error",
+    "plot_return_curves",
+    "plot_kl_penalty_run",
+    "tagged_lines",
+    "tagged_lines_listing",
 ]
 
 # verdict of a line-search fraction -> (marker, colour)
@@ -117,7 +130,7 @@ def plot_clip_objective(clip_eps: float = 0.2, adv_sign: int = 1, ax=None, r_max
     ax.set_ylabel("objective")
     ax.set_title(f"$A {'>' if adv_sign > 0 else '<'} 0$ (A = {adv_sign:+d}), $\\epsilon_{{clip}}$ = {eps:g}")
     ax.set_xlim(0.0, r_max)
-    ax.legend(fontsize=7, loc="upper left" if adv_sign > 0 else "lower left")
+    ax.legend(fontsize=8, loc="upper left" if adv_sign > 0 else "lower left")
     ax.grid(True, alpha=0.3)
     return ax
 
@@ -125,26 +138,26 @@ def plot_clip_objective(clip_eps: float = 0.2, adv_sign: int = 1, ax=None, r_max
 def clip_objective_explorer(clip_eps: float = 0.2):
     """An ε slider that redraws :func:`plot_clip_objective` for A > 0 and A < 0 side by side.
 
-    Needs a running kernel to react; the built HTML shows the initial state.
+    ε steps through {0.05, 0.1, ..., 0.5} (the start value is added); every frame is drawn when
+    the cell runs, so the HTML book shows the same pictures without a kernel
+    (:mod:`harl_mini.viz.explorer`).
 
     Returns:
-        An ``ipywidgets.interactive`` widget.
+        An :class:`~harl_mini.viz.explorer.Explorer`.
     """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+    from harl_mini.viz.explorer import Slider, explore
+    from harl_mini.viz.style import figure
 
     eps0 = _real(clip_eps, "clip_eps", 0.0, 0.5)
 
-    def draw(clip_eps=eps0):
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    def draw(clip_eps):
+        fig, axes = figure(2)
         plot_clip_objective(clip_eps, +1, ax=axes[0])
         plot_clip_objective(clip_eps, -1, ax=axes[1])
-        plt.tight_layout()
-        _show_widget_figure()
+        return fig
 
-    return widgets.interactive(
-        draw, clip_eps=widgets.FloatSlider(value=eps0, min=0.0, max=0.5, step=0.05, description="ε",
-                                           continuous_update=False))
+    return explore(draw, Slider("clip_eps", "ε", [round(0.05 * k, 10) for k in range(1, 11)], eps0),
+                   alt="PPO's clipped objective against the probability ratio, for a positive and a negative advantage")
 
 
 # ---------------------------------------------------------------------------------------
@@ -200,7 +213,7 @@ def trpo_bound_curves(mdp, theta, direction=None, ts=None) -> dict[str, np.ndarr
         vals = [float(trpo.trpo_lower_bound(mdp, pi, tabular.softmax_policy(theta + float(t) * direction)))
                 for t in grid]
         ts = np.linspace(0.0, 3.0 * float(grid[int(np.argmax(vals))]), 41)
-    keys = ("J", "L", "tv_bound", "kl_bound", "sharp", "alpha", "kl_max", "mean_kl")
+    keys = ("J", "L", "tv_bound", "kl_bound", "sharp", "alpha", "kl_max", "mean_kl", "mean_kl_bound")
     out = {k: np.empty(len(ts)) for k in keys}
     for i, t in enumerate(ts):
         q = tabular.softmax_policy(theta + float(t) * direction)
@@ -212,22 +225,26 @@ def trpo_bound_curves(mdp, theta, direction=None, ts=None) -> dict[str, np.ndarr
         out["tv_bound"][i] = out["L"][i] - C * out["alpha"][i] ** 2
         out["kl_bound"][i] = out["L"][i] - C * out["kl_max"][i]
         out["sharp"][i] = float(trpo.sharp_bound(mdp, pi, q))
+        out["mean_kl_bound"][i] = float(trpo.mean_kl_lower_bound(mdp, pi, q))
     out["t"] = ts
     out["C"] = np.full(len(ts), C)
     return out
 
 
-def plot_trpo_bound(mdp, theta, direction=None, ts=None, ax=None, sharp: bool = True, title=None):
+def plot_trpo_bound(mdp, theta, direction=None, ts=None, ax=None, sharp: bool = True, title=None,
+                    mean_kl: bool = False, curves=None):
     """Draw J(π̃), L_π(π̃) and TRPO's lower bounds along a path of policies.
 
     The KL bound L − C·D_KL^max is the minoriser of TRPO's Algorithm 1: it touches J at
     t = 0 and lies below J everywhere. With ``sharp=True`` the band L ± (sharp bound)
-    is shaded: Theorem 1's proof puts J inside it.
+    is shaded: Theorem 1's proof puts J inside it. With ``mean_kl=True`` the mean-KL bound
+    (Chapter 4, eq. ``eq-mean-kl-bound``) is drawn too. ``curves``: the dict of
+    :func:`trpo_bound_curves` when it has been computed already.
 
     Returns:
         The matplotlib Axes.
     """
-    c = trpo_bound_curves(mdp, theta, direction, ts)
+    c = trpo_bound_curves(mdp, theta, direction, ts) if curves is None else curves
     ax = _new_axes(ax, (5.6, 3.8))
     t = c["t"]
     if sharp:
@@ -237,6 +254,9 @@ def plot_trpo_bound(mdp, theta, direction=None, ts=None, ax=None, sharp: bool = 
     ax.plot(t, c["L"], color="tab:orange", lw=1.6, label=r"$L_\pi(\tilde\pi)$")
     ax.plot(t, c["tv_bound"], color="tab:green", lw=1.4, ls="-.", label=r"$L - C\,\alpha^2$")
     ax.plot(t, c["kl_bound"], color="tab:blue", lw=1.6, ls="--", label=r"$L - C\,D_{KL}^{\max}$")
+    if mean_kl:
+        ax.plot(t, c["mean_kl_bound"], color="tab:purple", lw=1.6, ls=":",
+                label=r"mean-KL bound ($\sqrt{\bar D_{KL}}$)")
     lo = min(float(c["J"].min()), float(c["L"].min()))
     hi = max(float(c["J"].max()), float(c["L"].max()))
     pad = 0.6 * (hi - lo) + 1e-9
@@ -244,9 +264,41 @@ def plot_trpo_bound(mdp, theta, direction=None, ts=None, ax=None, sharp: bool = 
     ax.set_xlabel(r"path parameter $t$ ($\theta + t\cdot$direction)")
     ax.set_ylabel("return")
     ax.set_title(title if title is not None else f"C = {float(c['C'][0]):.3g}")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(loc="upper left")
     ax.grid(True, alpha=0.3)
     return ax
+
+
+def trpo_bound_explorer(num_states: int = 5, num_actions: int = 3, seed: int = 3, gamma: float = 0.5):
+    """A γ slider over :func:`plot_trpo_bound` (with the mean-KL bound) on one random MDP.
+
+    The MDP is ``tabular.random_mdp(num_states, num_actions, gamma, seed)`` (the same P, R and
+    ρ0 for every γ), the old policy uniform, the path θ + t·F⁺∇J along the natural gradient
+    with t ∈ [0, 3t*] (t* maximises Theorem 1's KL bound, so the window shrinks as C grows).
+    γ steps through {0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99}; every frame is drawn when the cell
+    runs (:mod:`harl_mini.viz.explorer`).
+
+    Returns:
+        An :class:`~harl_mini.viz.explorer.Explorer`.
+    """
+    from harl_mini import tabular
+    from harl_mini.viz.explorer import Slider, explore
+    from harl_mini.viz.style import figure
+
+    gamma0 = _real(gamma, "gamma", 0.0, 0.99)
+
+    def draw(gamma):
+        m = tabular.random_mdp(num_states, num_actions, gamma=gamma, seed=seed)
+        theta = torch.zeros(num_states, num_actions, dtype=torch.float64)
+        fig, ax = figure(1, height=3.4)
+        c = trpo_bound_curves(m, theta)
+        plot_trpo_bound(m, theta, ax=ax, curves=c, mean_kl=True,
+                        title=f"γ = {gamma:g}, C = {float(c['C'][0]):.3g} (uniform π, natural-gradient path)")
+        return fig
+
+    return explore(draw, Slider("gamma", "γ", (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99), gamma0),
+                   alt="J, the surrogate and the lower bounds of Theorem 1 and of the mean KL along the "
+                       "natural-gradient path, for a range of discounts")
 
 
 # ---------------------------------------------------------------------------------------
@@ -327,37 +379,37 @@ def plot_trpo_step(mdp, theta, delta, axes=None, f_max: float = 1.3, log_scale: 
         if log_scale:
             ax.set_xscale("log")
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=8, loc="upper left")
     return result
 
 
 def trpo_step_explorer(mdp, theta, delta: float = 0.1):
-    """A log-scale δ slider that redraws :func:`plot_trpo_step` for the given MDP and logits.
+    """A δ slider (log-spaced values) that redraws :func:`plot_trpo_step` for the given MDP and logits.
 
-    Needs a running kernel to react; the built HTML shows the initial state.
+    δ steps through {0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10} (the start value is added);
+    every frame is drawn when the cell runs, so the HTML book shows the same pictures without
+    a kernel (:mod:`harl_mini.viz.explorer`).
 
     Returns:
-        An ``ipywidgets.interactive`` widget.
+        An :class:`~harl_mini.viz.explorer.Explorer`.
     """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
     from harl_mini import tabular
     from harl_mini.tabular.softmax import _theta
+    from harl_mini.viz.explorer import Slider, explore
+    from harl_mini.viz.style import figure
 
     delta = _real(delta, "delta", 1e-3, 10.0)
     mdp = tabular.mdp._mdp(mdp)
     theta = _theta(theta, mdp).detach()
 
-    def draw(delta=delta):
-        _, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    def draw(delta):
+        fig, axes = figure(2)
         plot_trpo_step(mdp, theta, delta, axes=axes)
-        plt.tight_layout()
-        _show_widget_figure()
+        return fig
 
-    return widgets.interactive(
-        draw, delta=widgets.FloatLogSlider(value=delta, base=10, min=-3, max=1, step=0.1, description="δ",
-                                           continuous_update=False))
+    return explore(draw, Slider("delta", "δ", (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0), delta),
+                   alt="One exact TRPO step: the surrogate and the true objective, and the KL, along the search "
+                       "direction, with the backtracking line search")
 
 
 # ---------------------------------------------------------------------------------------
@@ -434,5 +486,157 @@ def plot_ppo_path(mdp, theta, direction=None, ts=None, clip_eps: float = 0.2, ax
     ax2.set_title("distance from $\\pi$")
     for a in axes:
         a.grid(True, alpha=0.3)
-        a.legend(fontsize=7, loc="upper left")
+        a.legend(fontsize=8, loc="upper left")
     return c
+
+
+# ---------------------------------------------------------------------------------------
+# Figures of Chapter 4's checks, and of PPO's KL penalty (Chapter 5)
+# ---------------------------------------------------------------------------------------
+
+
+def plot_surrogate_error(pairs, axes=None):
+    """Theorem 1's sharp bound against the true error of the surrogate, for many policy pairs.
+
+    Args:
+        pairs: array [N, 5] of rows (γ, α, |J − L|, sharp bound, Cα²), as Chapter 4's check of
+            eq. ``eq-trpo-sharp`` collects them (α = D_TV^max).
+        axes: two Axes: left, |J − L| against the sharp bound (log-log, with the diagonal where
+            the bound would be tight); right, sharp bound / Cα² against α, i.e.
+            (1−γ)/(1−γ(1−α)), what the sharp form saves. A new column-wide figure if omitted.
+
+    Returns:
+        The two Axes.
+    """
+    from harl_mini.viz.style import figure
+
+    pairs = np.asarray(pairs, dtype=np.float64)
+    if pairs.ndim != 2 or pairs.shape[1] != 5 or not np.all(np.isfinite(pairs)):
+        raise HarlMiniError(f"pairs: expected a finite array of shape [N, 5], got shape {list(pairs.shape)}")
+    if axes is None:
+        _, axes = figure(2)
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
+    for gamma, colour in zip(np.unique(pairs[:, 0]), colours * 4):
+        sel = pairs[:, 0] == gamma
+        axes[0].loglog(pairs[sel, 3], np.maximum(pairs[sel, 2], 1e-16), ".", color=colour, ms=3,
+                       label=f"γ = {gamma:g}")
+        axes[1].semilogy(pairs[sel, 1], pairs[sel, 3] / pairs[sel, 4], ".", color=colour, ms=3,
+                         label=f"γ = {gamma:g}")
+    lims = [pairs[:, 3].min(), pairs[:, 3].max()]
+    axes[0].plot(lims, lims, "k--", lw=1, label="tight")
+    axes[0].set_xlabel("sharp bound")
+    axes[0].set_ylabel(r"$|J(\tilde\pi) - L_\pi(\tilde\pi)|$")
+    axes[0].set_title("error vs its bound")
+    axes[1].set_xlabel(r"$\alpha = D_{TV}^{\max}(\pi, \tilde\pi)$")
+    axes[1].set_ylabel(r"sharp bound / $C\alpha^2$")
+    axes[1].set_title(r"the sharp form vs $C\alpha^2$")
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    return axes
+
+
+def plot_return_curves(curves, J_star=None, ax=None, title=None):
+    """J(π_i) against the iteration i for several update rules.
+
+    Args:
+        curves: ``{label: sequence of J values}`` (iteration 0 first).
+        J_star: the optimal return, drawn as a dashed line (optional).
+        ax: a matplotlib Axes; a new one if omitted.
+        title: the panel's title.
+
+    Returns:
+        The Axes.
+    """
+    from harl_mini.viz.style import figure
+
+    if not curves:
+        raise HarlMiniError("curves: expected at least one {label: J values} entry")
+    if ax is None:
+        _, ax = figure(1)
+    markers = "os^vD"
+    for k, (label, Js) in enumerate(curves.items()):
+        Js = np.asarray(Js, dtype=np.float64)
+        if Js.ndim != 1 or not np.all(np.isfinite(Js)):
+            raise HarlMiniError(f"curves[{label!r}]: expected a 1-d sequence of finite returns")
+        ax.plot(Js, markers[k % len(markers)] + "-", ms=3, label=label)
+    if J_star is not None:
+        ax.axhline(_real(J_star, "J_star"), color="k", ls="--", lw=1, label="$J^*$")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(r"$J(\pi_i)$")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def plot_kl_penalty_run(runs, d_targ: float, axes=None):
+    """PPO's adaptive KL penalty, run exactly: the mean KL per iteration and the coefficient c_KL.
+
+    Args:
+        runs: ``{label: KLPenaltyRun}`` from :func:`harl_mini.tabular.trpo.run_kl_penalty`.
+        d_targ: the target mean KL; the band [d_targ/1.5, 1.5·d_targ] in which the rule keeps
+            c_KL is shaded.
+        axes: two Axes (mean KL, c_KL), both on log scales; a new figure if omitted.
+
+    Returns:
+        The two Axes.
+    """
+    from harl_mini.viz.style import figure
+
+    d_targ = _real(d_targ, "d_targ", 0.0, None, open_low=True)
+    if axes is None:
+        _, axes = figure(2)
+    for label, run in runs.items():
+        kls = np.maximum(np.asarray(run.mean_kl, dtype=np.float64), 1e-12)
+        line, = axes[0].semilogy(np.arange(len(kls)), kls, "o-", ms=3, label=label)
+        axes[1].semilogy(np.arange(len(run.c_kl)), run.c_kl, "o-", ms=3, color=line.get_color(), label=label)
+    axes[0].axhspan(d_targ / 1.5, 1.5 * d_targ, color="tab:green", alpha=0.15, lw=0, label="no change")
+    axes[0].axhline(d_targ, color="tab:green", lw=1)
+    axes[0].set_ylabel(r"mean KL $d$ of the iteration")
+    axes[1].set_ylabel(r"$c_{\mathrm{KL}}$ used")
+    axes[0].set_title(f"mean KL ($d_{{targ}}$ = {d_targ:g})")
+    axes[1].set_title("penalty coefficient")
+    for ax in axes:
+        ax.set_xlabel("iteration")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    return axes
+
+
+def tagged_lines(module) -> dict[int, list[tuple[int, str]]]:
+    """``{k: [(line number, code), ...]}`` for the lines of ``module``'s source tagged ``# [k]``.
+
+    The implementation-details lists of Chapters 4 and 5 tag the lines of
+    ``harl_mini/algos/trpo.py`` and ``ppo.py`` that implement item k; the book prints them from
+    the installed source, so the line numbers cannot drift from the code.
+    """
+    import inspect
+    import re
+
+    lines, _ = inspect.getsourcelines(module)  # a module's source starts at line 1
+    items: dict[int, list[tuple[int, str]]] = {}
+    for offset, text in enumerate(lines):
+        for k in re.findall(r"# \[(\d+)\]", text):
+            items.setdefault(int(k), []).append((1 + offset, text.split("#", 1)[0].strip()))
+    return items
+
+
+def tagged_lines_listing(module, per_item: int = 2, width: int = 68) -> str:
+    """The text listing of :func:`tagged_lines`: per item its path and line numbers, then the
+    first ``per_item`` lines of code (cut at ``width`` characters). The path is relative to the
+    package's parent folder (``harl_mini/algos/trpo.py``), from a clone or an installed wheel."""
+    import inspect
+    from pathlib import Path
+
+    import harl_mini
+
+    path = Path(inspect.getsourcefile(module)).resolve()
+    root = Path(harl_mini.__file__).resolve().parents[1]
+    shown = path.relative_to(root) if path.is_relative_to(root) else path.name
+    out = []
+    for k, lines in sorted(tagged_lines(module).items()):
+        out.append(f"[{k}] {shown}:" + ", ".join(f"L{n}" for n, _ in lines))
+        out.extend(f"      {n:4d}  {code[:width]}" for n, code in lines[:per_item])
+    return "\n".join(out)
