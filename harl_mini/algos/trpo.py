@@ -16,23 +16,23 @@ on the true KL and the surrogate), then refits the value function by regression.
 Implementation details (each item names the lines that implement it; a test keeps the
 line numbers honest):
 
-1. [L260–262] Vectorised rollouts, GAE(γ, λ) advantages with truncation bootstrapping
+1. [L262–264] Vectorised rollouts, GAE(γ, λ) advantages with truncation bootstrapping
    (``collect``, ``harl_mini.advantages.gae``).
-2. [L268] Advantages standardised over the whole batch (mean 0, std 1).
-3. [L274, L276] Surrogate L(θ) = mean(ξ(θ) Â) via ``losses.surrogate_objective``; its gradient at
+2. [L270] Advantages standardised over the whole batch (mean 0, std 1).
+3. [L276, L278] Surrogate L(θ) = mean(ξ(θ) Â) via ``losses.surrogate_objective``; its gradient at
    θ_old is the batch's policy-gradient estimate g (time steps weighted equally, no γ^t).
-4. [L162–163, L166, L281–282, L284] Fisher-vector products by double backpropagation of the mean *true* KL
+4. [L162–163, L166, L283–284, L286] Fisher-vector products by double backpropagation of the mean *true* KL
    (Categorical: Σ_a π_old log(π_old/π_θ); diagonal Gaussian: the closed form, summed over
    action dimensions), optionally on a random subsample of the batch (TRPO used 10 %).
    Unlike HARL's discrete HATRPO, the KL is π_old-weighted, so F is the Fisher matrix.
-5. [L295–296] Damping ν = ``damping`` added inside ``trpo_step`` (CG solves (F + νI) s = g, and
+5. [L297–298] Damping ν = ``damping`` added inside ``trpo_step`` (CG solves (F + νI) s = g, and
    the step length uses sᵀ(F + νI)s, as in Spinning Up and HARL).
-6. [L291–292, L297–299] Line search: the true mean KL ≤ δ and the surrogate improves (and, if
+6. [L293–294, L299–301] Line search: the true mean KL ≤ δ and the surrogate improves (and, if
    ``accept_ratio`` > 0, improves by at least that fraction of the linear prediction);
    if no fraction of the step passes, the policy is left unchanged.
-7. [L303–305] Value function fitted after the policy step by Adam regression on the TD(λ)
+7. [L305–307] Value function fitted after the policy step by Adam regression on the TD(λ)
    targets, ``vf_epochs`` passes of ``vf_minibatches`` minibatches.
-8. [L314–318] Diagnostics: KL and surrogate gain of the accepted step, number of backtracks,
+8. [L316–320] Diagnostics: KL and surrogate gain of the accepted step, number of backtracks,
    entropy, explained variance.
 
 Constants of the trust-region step (TRPO paper / Spinning Up / HARL; see theory reference §2d):
@@ -179,7 +179,9 @@ def make_fvp_gn(policy, obs: torch.Tensor):
     * diagonal Gaussian, η = (μ, log σ): M = diag(1/σ², 2) (no cross term).
 
     J v comes from forward-mode differentiation (:func:`torch.func.jvp`) and Jᵀ(M J v)
-    from one backward pass. Same matrix as :func:`make_fvp` (tests compare them).
+    from one backward pass through a graph of the network's output built once and kept for
+    every product of the CG solve (the reverse pass needs no new forward). Same matrix as
+    :func:`make_fvp` (tests compare them).
     """
     import warnings
 
@@ -201,8 +203,10 @@ def make_fvp_gn(policy, obs: torch.Tensor):
     net_params = [p for p in params if id(p) in net_names]
     sizes = [p.numel() for p in params]
     n = obs.shape[0]
+    with torch.enable_grad():
+        y = net(obs)                                              # kept: Jᵀ u for every product
+    out_old = y.detach()
     with torch.no_grad():
-        out_old = net(obs)
         if isinstance(policy, CategoricalPolicy):
             prob = torch.softmax(out_old, dim=-1)
         else:
@@ -221,9 +225,7 @@ def make_fvp_gn(policy, obs: torch.Tensor):
             mjv = prob * jv - prob * (prob * jv).sum(-1, keepdim=True)
         else:
             mjv = jv * inv_var
-        with torch.enable_grad():
-            y = net(obs)
-            grads = torch.autograd.grad(y, net_params, grad_outputs=mjv / n, allow_unused=True)
+        grads = torch.autograd.grad(y, net_params, grad_outputs=mjv / n, allow_unused=True, retain_graph=True)
         by_id = {id(p): g for p, g in zip(net_params, grads)}
         pieces = []
         for p in params:

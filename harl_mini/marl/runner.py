@@ -53,6 +53,10 @@ Constant              Value  Meaning / source
                              0.001 on some tasks)
 ``cg_iters``          10     CG iterations on (F + λI) s = g (HARL, TRPO)
 ``damping`` λ         0.1    added to the Fisher matrix, also in sᵀ(F+λI)s (HARL)
+``fvp_subsample``     1.0    share of the batch in the Fisher-vector product: every k-th
+                             sample, k = round(1/fvp_subsample) (1: the full batch, HARL;
+                             OpenAI Baselines' TRPO uses 0.2). The gradient g and the
+                             line search's KL always use the full batch
 ``backtrack_coeff``   0.8    line-search shrink factor (HARL; the ICLR code used 0.5)
 ``max_backtracks``    10     fractions 1, 0.8, …, 0.8¹⁰ tried (HARL ``ls_step``)
 ``accept_ratio``      0.5    accept iff gain ≥ 0.5 × predicted gain, gain > 0, KL ≤ δ
@@ -247,6 +251,7 @@ class MAConfig:
     kl_threshold: float = 0.01
     cg_iters: int = 10
     damping: float = 0.1
+    fvp_subsample: float = 1.0
     backtrack_coeff: float = 0.8
     max_backtracks: int = 10
     accept_ratio: float = 0.5
@@ -325,6 +330,8 @@ def _resolve(algo: str, hparams: dict) -> MAConfig:
         raise HarlMiniError(f"backtrack_coeff: must lie in (0, 1), got {cfg.backtrack_coeff}")
     if not cfg.kl_threshold > 0:
         raise HarlMiniError(f"kl_threshold: must be positive, got {cfg.kl_threshold}")
+    if not 0.0 < cfg.fvp_subsample <= 1.0:
+        raise HarlMiniError(f"fvp_subsample: must lie in (0, 1], got {cfg.fvp_subsample}")
     return cfg
 
 
@@ -570,7 +577,8 @@ class MARunner:
         check_finite_loss(surrogate.detach(), "NaN guard: the HATRPO surrogate", self.iteration)
         g = flat_grad(surrogate, pol)
         surrogate_old = float(surrogate.detach())
-        fvp = make_fvp(pol, x, method="gauss_newton")
+        stride = max(1, round(1.0 / cfg.fvp_subsample))
+        fvp = make_fvp(pol, x[::stride], method="gauss_newton")
 
         def evaluate_candidate(theta: torch.Tensor) -> tuple[float, float]:
             set_flat_params(pol, theta)

@@ -1,0 +1,109 @@
+"""HATRPO before and after the cheaper Fisher-vector product, measured side by side.
+
+Variants, each a fresh process with one torch thread, run in rotating order within every
+round (so that load changes hit all of them alike):
+
+* ``before``: the trainer of an older checkout (``--before DIR``, e.g. a ``git worktree`` of
+  the commit before the change), full-batch product;
+* ``after``: this checkout, full batch (``fvp_subsample = 1``: the default, HARL's choice);
+* ``after-0.2``: this checkout, the product on every 5th sample (``fvp_subsample = 0.2``,
+  OpenAI Baselines' TRPO).
+
+Each process builds the named HATRPO config of the environment, runs one warm-up iteration of
+:meth:`harl_mini.marl.runner.MARunner.step` and times ``--iterations`` more
+(:func:`harl_mini.marl.bench.scale_train_throughput`), then prints a hash of the actors'
+parameters: ``before`` and ``after`` must agree bit for bit (the change only reuses the
+network's forward pass), and the script says whether they do.
+
+    python results/speed/hatrpo_fvp.py --before /tmp/before --rounds 3 > results/speed/hatrpo_fvp.log
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+CHILD = r"""
+import hashlib, json, sys, time, torch
+torch.set_num_threads(1)
+import harl_mini
+from harl_mini.envs import make_env
+from harl_mini.marl.bench import _scale_config
+from harl_mini.marl.runner import MARunner
+env, iterations, frac = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+cfg = _scale_config(env, "hatrpo")
+hp = dict(cfg["hparams"])
+if frac != 1.0:
+    hp["fvp_subsample"] = frac
+e = make_env(env, num_envs=cfg["num_envs"], seed=0, **cfg["env_kwargs"])
+runner = MARunner(cfg["algo"], e, seed=0, num_envs=cfg["num_envs"], **hp)
+runner.step()
+t0 = time.perf_counter()
+for _ in range(iterations):
+    runner.step()
+dt = time.perf_counter() - t0
+h = hashlib.sha256()
+for p in runner.actors.parameters():
+    h.update(p.detach().double().numpy().tobytes())
+print(json.dumps({"rate": iterations * runner.buffer.size / dt, "seconds": dt, "hash": h.hexdigest()[:16],
+                  "harl_mini": harl_mini.__file__}))
+"""
+
+
+def run(tree: Path, env: str, iterations: int, frac: float) -> dict:
+    envvars = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-c", CHILD, env, str(iterations), str(frac)], cwd=tree, env=envvars,
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--before", required=True, type=Path, help="checkout of the commit before the change")
+    ap.add_argument("--envs", default="mpe:simple_spread,mamujoco:HalfCheetah-2x3")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--iterations", type=int, default=3)
+    args = ap.parse_args()
+    commit = lambda d: subprocess.run(["git", "-C", str(d), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                      text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "harl_mini"], capture_output=True,
+                           text=True).stdout.strip() != ""
+    from harl_mini.provenance import cpu_model
+    print(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; {cpu_model()} x{os.cpu_count()}; one torch "
+          f"thread per process; load average at start {os.getloadavg()[0]:.2f}")
+    print(f"# before: {args.before} at {commit(args.before)}; after: {ROOT} at {commit(ROOT)}"
+          + (" with uncommitted changes to harl_mini/" if dirty else ""))
+    print(f"# {args.rounds} rounds x {args.iterations} timed iterations (after one warm-up) per variant and env")
+    variants = [("before", args.before, 1.0), ("after", ROOT, 1.0), ("after-0.2", ROOT, 0.2)]
+    for env in args.envs.split(","):
+        rates = {name: [] for name, _, _ in variants}
+        hashes = {name: set() for name, _, _ in variants}
+        for r in range(args.rounds):
+            order = variants[r % 3:] + variants[:r % 3]
+            for name, tree, frac in order:
+                res = run(tree, env, args.iterations, frac)
+                rates[name].append(res["rate"])
+                hashes[name].add(res["hash"])
+                print(f"{env} round {r} {name:<10} {res['rate']:8.0f} steps/s ({res['seconds']:.1f} s) "
+                      f"params {res['hash']}  [{res['harl_mini']}]", flush=True)
+        b = rates["before"]
+        for name in ("after", "after-0.2"):
+            ratios = [a / bb for a, bb in zip(rates[name], b)]
+            print(f"SUMMARY {env} {name} / before: median {statistics.median(ratios):.2f} "
+                  f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds; "
+                  f"median rate {statistics.median(rates[name]):.0f} vs {statistics.median(b):.0f} steps/s")
+        print(f"SUMMARY {env} bit-identical after vs before (full batch): {hashes['after'] == hashes['before']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
