@@ -324,3 +324,20 @@ def test_hatrpo_with_a_subsampled_fisher_matrix_learns_as_with_the_full_batch():
             assert min(finals.values()) >= 0.9, (env, seed, finals)
     with pytest.raises(HarlMiniError, match=r"fvp_subsample: must lie in \(0, 1\], got 0"):
         MARunner("hatrpo", "game:xor", seed=0, fvp_subsample=0.0)
+
+
+@pytest.mark.parametrize("algo", ["happo", "mappo"])
+def test_the_diagnostics_pass_can_be_skipped_without_changing_learning(algo):
+    """diagnostics=False skips the KL/entropy pass (NaN in the metrics); the pass draws no random
+    numbers and changes no parameter, so training is bit-identical either way."""
+    runs = {}
+    for diag in (True, False):
+        r = MARunner(algo, "game:permutation-3", seed=0, **{**SMALL, "diagnostics": diag})
+        for _ in range(3):
+            m = r.step()[1]
+        runs[diag] = (torch.cat([p.detach().flatten() for p in r.actors.parameters()]), m)
+    assert torch.equal(runs[True][0], runs[False][0])
+    assert math.isfinite(runs[True][1]["kl"]) and runs[True][1]["kl"] > 0
+    assert math.isnan(runs[False][1]["kl"]) and math.isnan(runs[False][1]["entropy"]) and math.isnan(runs[False][1]["kl_0"])
+    with pytest.raises(HarlMiniError, match="diagnostics: expected True or False"):
+        MARunner(algo, "game:xor", seed=0, diagnostics=0)

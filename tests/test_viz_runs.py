@@ -2,6 +2,7 @@
 tests of the trust-region pictures of harl_mini.viz.trust_region (Chapters 4-5)."""
 
 import json
+import itertools
 import math
 
 import matplotlib
@@ -391,3 +392,29 @@ def test_the_recorded_peer_benchmark_reads_back_and_its_ratios_recompute(tmp_pat
     bad.write_text(json.dumps({"format": 1, "date": "d", "harl_mini_commit": "c", "cpu": "x", "cells": [{"cell": "a"}]}))
     with pytest.raises(HarlMiniError, match=r"cells\[0\] has no peer"):
         viz_runs.load_peer_benchmark(bad)
+
+
+def test_bootstrap_contrast_matches_brute_force():
+    """The interval of a signed sum of resampled means, against enumerating every resample."""
+    rng = np.random.default_rng(1)
+    groups = [rng.integers(-8, 9, 3) / 4, rng.integers(-8, 9, 3) / 4, rng.integers(-8, 9, 2) / 4]
+    signs = (1, -1, 1)
+
+    def resample_means(v):
+        n = len(v)
+        return [sum(v[i] for i in idx) / n for idx in itertools.product(range(n), repeat=n)]
+
+    all_values = sorted(sum(s * m for s, m in zip(signs, ms))
+                        for ms in itertools.product(*(resample_means(list(g)) for g in groups)))
+    k = len(all_values)
+    est, lo, hi = viz_runs.bootstrap_contrast(groups, signs, level=0.9)
+    assert est == pytest.approx(sum(s * g.mean() for s, g in zip(signs, groups)))
+    # lo: the smallest value v with P(contrast ≤ v) ≥ 0.05; hi: the smallest with P ≥ 0.95
+    assert lo == pytest.approx(all_values[math.ceil(0.05 * k - 1e-9) - 1])
+    assert hi == pytest.approx(all_values[math.ceil(0.95 * k - 1e-9) - 1])
+    assert lo <= est <= hi
+    # the same seeds on both sides: the difference is centred on 0
+    est, lo, hi = viz_runs.bootstrap_contrast([[1.0, 2.0, 4.0], [1.0, 2.0, 4.0]], (1, -1))
+    assert est == 0.0 and lo == -hi and hi > 0
+    with pytest.raises(HarlMiniError, match="2 groups but 1 signs"):
+        viz_runs.bootstrap_contrast([[1.0], [2.0]], (1,))

@@ -99,8 +99,9 @@ Key                       Meaning
 ``j_estimate``            mean team return of the episodes completed in this batch
 ``j_exact``               exact J of the current stochastic policy (one-state games)
 ``eval_return``           deterministic evaluation (every ``eval_interval`` iterations)
-``kl``, ``kl_<i>``        mean KL(π^i_old ‖ π^i_new) after the update (per agent; on at
-                          most :data:`DIAG_SAMPLES` evenly spaced samples)
+``kl``, ``kl_<i>``        mean KL(π^i_old ‖ π^i_new) after the update (per agent; on
+                          every k-th sample, k = max(1, S // :data:`DIAG_SAMPLES`); NaN
+                          with ``diagnostics=False``, which skips this pass)
 ``entropy``               mean policy entropy over agents (same subsample)
 ``policy_loss``           last actor loss (mean over agents)
 ``value_loss``            last critic loss (normalised units)
@@ -147,6 +148,8 @@ Name                     Default      Meaning
 ``kl_threshold`` …       see above    HATRPO step constants
 ``eval_interval``        10           deterministic evaluation every k iterations
 ``eval_episodes``        16           episodes per evaluation
+``diagnostics``          True         the KL and entropy pass after the update (off:
+                                      NaN in those columns; learning is unchanged)
 =======================  ===========  ==================================================
 """
 
@@ -175,13 +178,12 @@ from harl_mini.marl.critic import CentralCritic, LocalCritics, value_loss
 from harl_mini.nets import flat_grad, flat_params, set_flat_params
 from harl_mini.trust_region import trpo_step
 
+#: the diagnostics pass (per-agent KL, entropy) uses every k-th sample, k = max(1, S // DIAG_SAMPLES)
+DIAG_SAMPLES = 4096
+
 __all__ = ["ALGORITHMS", "Algorithm", "MAConfig", "PRESETS", "preset_for", "MARunner", "train", "evaluate",
            "exact_objective", "exact_references", "ppo_all_agents", "happo_agents", "hatrpo_agents",
            "update_factor", "happo_objective", "hatrpo_surrogate", "to_plain", "make_eval_env"]
-
-#: diagnostics (per-agent KL, entropy) are computed on at most this many samples
-DIAG_SAMPLES = 4096
-
 
 @dataclass(frozen=True)
 class Algorithm:
@@ -252,6 +254,7 @@ class MAConfig:
     cg_iters: int = 10
     damping: float = 0.1
     fvp_subsample: float = 1.0
+    diagnostics: bool = True
     backtrack_coeff: float = 0.8
     max_backtracks: int = 10
     accept_ratio: float = 0.5
@@ -450,12 +453,14 @@ class MARunner:
         if isinstance(self.actors, ar.ARActors):  # agent i's input holds the earlier agents' stored actions
             obs = self.actors.conditioned(obs, acts)
         self._data = [(obs[i], acts[i], buf.flat_logp(i)) for i in range(self.N)]
-        # diagnostics (KL, entropy) on an evenly spaced subsample of at most DIAG_SAMPLES
+        # diagnostics (KL, entropy) on every k-th sample, k = max(1, S // DIAG_SAMPLES)
+        diag = cfg.diagnostics
         self._diag = slice(None, None, max(1, S // DIAG_SAMPLES))
         with torch.no_grad():
-            old = [self.actors.distribution(i, self._data[i][0][self._diag]) for i in range(self.N)]
+            old = [self.actors.distribution(i, self._data[i][0][self._diag]) for i in range(self.N)] if diag else None
         metrics = self.spec.update_actors(self, advs)
-        metrics.update(self._diagnostics(old))
+        metrics.update(self._diagnostics(old) if diag else
+                       {**{f"kl_{i}": math.nan for i in range(self.N)}, "kl": math.nan, "entropy": math.nan})
         metrics.update(self._critic_update(buf, ret))
         self._check_params()
         self._data = None

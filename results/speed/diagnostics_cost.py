@@ -3,10 +3,10 @@
 For each named config, one warm-up iteration and then ``--iterations`` timed ones of
 :meth:`harl_mini.marl.runner.MARunner.step`, with the runner's phases wrapped in timers:
 rollout (``collect``), actor update, diagnostics (per-agent KL and entropy after the update,
-on an evenly spaced subsample of at most ``DIAG_SAMPLES`` samples), critic update. One torch
+on every k-th sample, k = max(1, S // ``DIAG_SAMPLES``); ``diagnostics=False`` skips it), critic update. One torch
 thread.
 
-    OMP_NUM_THREADS=1 python results/speed/diagnostics_cost.py > results/speed/diagnostics_cost.log
+    OMP_NUM_THREADS=1 python results/speed/diagnostics_cost.py > results/speed/diagnostics_cost.txt
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ def main() -> int:
             runner.step()
         total = time.perf_counter() - t0
         actor = spent["update (all)"] - spent["diagnostics"] - spent["critic update"]
-        parts = {"rollout": spent["rollout"], "actor update": actor, "diagnostics": spent["diagnostics"],
+        parts = {"rollout": spent["rollout"], "advantages + actor update": actor, "diagnostics": spent["diagnostics"],
                  "critic update": spent["critic update"]}
-        parts["other (GAE, bookkeeping)"] = total - sum(parts.values())
+        parts["other"] = total - sum(parts.values())
         print(f"{case}: {runner.buffer.size:,} samples per iteration, {total / args.iterations:.2f} s per iteration; "
               + "; ".join(f"{k} {v / total:.1%}" for k, v in parts.items()))
         env.close()

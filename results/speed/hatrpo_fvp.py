@@ -15,7 +15,7 @@ Each process builds the named HATRPO config of the environment, runs one warm-up
 parameters: ``before`` and ``after`` must agree bit for bit (the change only reuses the
 network's forward pass), and the script says whether they do.
 
-    python results/speed/hatrpo_fvp.py --before /tmp/before --rounds 3 > results/speed/hatrpo_fvp.log
+    python results/speed/hatrpo_fvp.py --before /tmp/before --rounds 3 > results/speed/hatrpo_fvp.txt
 """
 
 from __future__ import annotations
