@@ -54,6 +54,7 @@ __all__ = [
     "call_student",
     "as_array",
     "as_real",
+    "scaled_answer",
     "install_ipython_handler",
 ]
 
@@ -310,6 +311,19 @@ def as_array(out, shape: Sequence[int], what: str, *, broadcast: bool = True) ->
         idx = tuple(int(i) for i in torch.nonzero(bad)[0])
         raise CheckFailed(f"{what} contains {t[idx].item()} at index {idx}")
     return t.contiguous(), lowp
+
+
+def scaled_answer(out, scale: float):
+    """The student's answer divided by the oracle's scale, keeping its dtype (float32 stays
+    float32), so that a check can compare answers whose size varies by orders of magnitude with
+    one relative tolerance. Anything that is not a number is returned as it is, for
+    :func:`as_array` to explain."""
+    if isinstance(out, torch.Tensor):
+        return out.detach() / scale
+    try:
+        return torch.as_tensor(out) / scale
+    except Exception:  # noqa: BLE001 - leave odd answers to as_array's messages
+        return out
 
 
 def as_real(out, what: str) -> tuple[float, bool]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from harl_mini.grading.core import CheckFailed, Tolerance, register
+from harl_mini.grading.core import CheckFailed, Tolerance, register, scaled_answer
 from harl_mini.tabular import fisher_vector_product, random_mdp
 from harl_mini.trust_region import conjugate_gradient
 
@@ -93,7 +93,7 @@ def check_conjugate_gradient(student_fn, ctx) -> None:
         want = conjugate_gradient(lambda v: A @ v, b, iters=iters, residual_tol=0.0)
         scale = float(want.abs().max())
         what = f"x after {iters} iterations (n={n}, condition number {condition:g}), divided by max|x|"
-        got = ctx.close(_divide(out, scale), want / scale, what,
+        got = ctx.close(scaled_answer(out, scale), want / scale, what,
                         where=lambda idx: f"entry {idx[0]}",
                         describe=lambda idx: f"a random symmetric positive-definite {n}×{n} matrix A, random b, iters={iters}",
                         hints=[(lambda: _steepest_descent(A, b, iters) / scale,
@@ -119,13 +119,3 @@ def check_conjugate_gradient(student_fn, ctx) -> None:
         run(n, 20.0, n)
     with ctx.part("one product Avp per iteration"):
         run(9, 30.0, 6, count_products=True)
-
-
-def _divide(out, scale: float):
-    """The student's x divided by the oracle's scale, keeping its dtype (float32 stays float32)."""
-    if isinstance(out, torch.Tensor):
-        return out.detach() / scale
-    try:
-        return torch.as_tensor(out) / scale
-    except Exception:  # noqa: BLE001 - leave odd answers to as_array's messages
-        return out

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-from harl_mini.grading.core import CheckFailed, Tolerance, as_array, register
+from harl_mini.grading.core import CheckFailed, Tolerance, as_array, register, scaled_answer
 from harl_mini.losses import ratio
 from harl_mini.marl.runner import happo_objective, update_factor
 
@@ -292,7 +292,7 @@ def check_hatrpo_step(student_fn, ctx) -> None:
                                   hint=_length_hint(kl, delta))
             return
         s_g = math.sqrt(2 * delta / float(g @ A @ g)) * g
-        ctx.close(_scaled(out, scale), want / scale, what, where=lambda idx: f"entry {idx[0]}", describe=describe,
+        ctx.close(scaled_answer(out, scale), want / scale, what, where=lambda idx: f"entry {idx[0]}", describe=describe,
                   hints=[(s_g / scale, "that step follows g itself; HATRPO steps along x = (F + νI)⁻¹ g, found by CG"),
                          (lambda: _step(F, g, delta, 0.0) / scale,
                           "use the damped matrix F + νI, in CG and in β, as the chapter's algorithm does"),
@@ -316,15 +316,6 @@ def check_hatrpo_step(student_fn, ctx) -> None:
 
 def _as_step(out, n: int):
     return as_array(out, (n,), "the step", broadcast=False)
-
-
-def _scaled(out, scale: float):
-    if isinstance(out, torch.Tensor):
-        return out.detach() / scale
-    try:
-        return torch.as_tensor(out) / scale
-    except Exception:  # noqa: BLE001 - leave odd answers to as_array's messages
-        return out
 
 
 def _beta_undamped(F, g, delta, damping):
