@@ -341,3 +341,88 @@ def test_the_diagnostics_pass_can_be_skipped_without_changing_learning(algo):
     assert math.isnan(runs[False][1]["kl"]) and math.isnan(runs[False][1]["entropy"]) and math.isnan(runs[False][1]["kl_0"])
     with pytest.raises(HarlMiniError, match="diagnostics: expected True or False"):
         MARunner(algo, "game:xor", seed=0, diagnostics=0)
+
+
+# -- the rollout's hot loop: full checks on every CHECK_EVERY-th step, the rest once per rollout --
+class _Poisoned(_Countdown):
+    """_Countdown whose observation of agent 1 becomes NaN on the ``bad``-th step."""
+
+    def __init__(self, bad, what="obs"):
+        self.bad, self.what, self.calls = bad, what, 0
+        super().__init__(num_envs=3, H=100)
+
+    def _step(self, actions):
+        out = list(super()._step(actions))
+        self.calls += 1
+        if self.calls == self.bad:
+            if self.what == "obs":
+                out[0][1][2, 0] = float("nan")
+            else:
+                out[2] = out[2].clone()
+                out[2][1] = float("inf")
+        return tuple(out)
+
+
+@pytest.mark.parametrize("what", ["obs", "reward"])
+def test_unchecked_steps_still_name_a_non_finite_output(what):
+    from harl_mini.envs.multi import CHECK_EVERY
+
+    bad = 6  # step index 5: not a multiple of CHECK_EVERY, so checked only at the rollout's end
+    assert (bad - 1) % CHECK_EVERY != 0
+    r = MARunner("ippo", _Poisoned(bad, what), seed=0, **{**SMALL, "num_envs": 3, "num_steps": 8})
+    expected = r"obs\[1\] at step 5 of this rollout \(copy 2" if what == "obs" else r"reward at step 5 of this rollout \(copy 1"
+    with pytest.raises(HarlMiniError, match=r"countdown: the environment returned a non-finite " + expected):
+        r.collect()
+    # a checked step (t = 0) names it at once, through the env's own check
+    r = MARunner("ippo", _Poisoned(1, what), seed=0, **{**SMALL, "num_envs": 3, "num_steps": 8})
+    with pytest.raises(HarlMiniError, match="countdown: the environment returned a non-finite"):
+        r.collect()
+
+
+def test_step_without_checks_is_the_same_step():
+    """check=False changes nothing but the validation: same observations, rewards and episodes."""
+    from harl_mini.envs import make_env
+
+    envs = [make_env("mpe:simple_spread", num_envs=4, seed=3) for _ in range(2)]
+    gen = torch.Generator().manual_seed(0)
+    for t in range(60):  # more than two 25-step episodes
+        acts = envs[0].sample_actions(gen)
+        a = envs[0].step(acts)
+        b = envs[1].step(acts, check=False)
+        for x, y in zip(a, b):
+            if isinstance(x, list):
+                assert all(torch.equal(u, v) for u, v in zip(x, y))
+            else:
+                assert torch.equal(x, y)
+    assert envs[0].pop_episodes() == envs[1].pop_episodes() and len(envs[1]._done_returns) == 0
+    with pytest.raises(HarlMiniError, match=r"actions\[0\]\[0\] = 9 is out of range"):
+        envs[0].step([torch.full((4,), 9)] + envs[0].sample_actions()[1:])  # the default still checks
+
+
+# -- IPPO with one shared critic (JaxMARL's IPPO) ------------------------------------------
+def test_shared_critic_is_one_network_on_each_agents_observation():
+    r = MARunner("ippo", "mpe:simple_spread", seed=0, **{**SMALL, "num_envs": 4, "num_steps": 8,
+                                                           "share_critic": True})
+    crit = r.critic
+    assert len(crit.nets()) == 1 and len(crit.norms()) == 1 and crit.num_values == 3
+    obs = r.env.obs
+    v = crit.values(r.env.state, obs)                                                         # [B, N]
+    for i in range(3):  # column i is the one network on agent i's own observation
+        assert torch.equal(v[:, i], crit.norms()[0].denormalize(crit.nets()[0](obs[i])))
+    before = [p.detach().clone() for p in crit.parameters()]
+    buf = r.collect()
+    m = r.update(buf)
+    assert math.isfinite(m["value_loss"]) and any(not torch.equal(a, b) for a, b in zip(before, crit.parameters()))
+    # the separate-critic default is unchanged: three networks
+    assert len(MARunner("ippo", "mpe:simple_spread", seed=0, **{**SMALL, "num_envs": 4}).critic.nets()) == 3
+
+
+def test_shared_critic_learns_and_rejects_what_it_cannot_do():
+    h = marl.train("ippo", "game:xor", _steps(2), seed=0, progress=False, **{**SMALL, "share_critic": True})
+    assert math.isfinite(h.last["value_loss"])
+    with pytest.raises(HarlMiniError, match="share_critic applies to per-agent critics"):
+        MARunner("mappo", "game:xor", seed=0, share_critic=True, **SMALL)
+    with pytest.raises(HarlMiniError, match="share_critic: expected True or False"):
+        MARunner("ippo", "game:xor", seed=0, share_critic="yes", **SMALL)
+    with pytest.raises(HarlMiniError, match="same size"):
+        MARunner("ippo", "mpe:simple_speaker_listener", seed=0, share_critic=True, **SMALL)

@@ -28,6 +28,11 @@ Returned           Shape                Meaning
 ``("discrete", n)`` action space (values 0..n−1), a [B, dim] float tensor for a
 ``("box", dim)`` one. :meth:`MultiAgentVecEnv.step` validates them (length, shape, dtype,
 range, finiteness) and raises :class:`~harl_mini.errors.HarlMiniError` naming the agent.
+It also checks what the environment returns (shapes, finiteness). A caller whose actions
+are valid by construction (the trainer's own sampler) may pass ``check=False`` to skip
+both on most steps; the trainer checks every :data:`CHECK_EVERY`-th step in full and the
+whole rollout's observations and rewards once at its end, so a bad value still gets its
+clear message, a few steps late at most.
 
 This is the interface the multi-agent adapters implement: the one-state matrix games of
 :mod:`harl_mini.envs.matrix` first, later VMAS, PettingZoo and MaMuJoCo. A subclass sets
@@ -50,7 +55,10 @@ import torch
 
 from harl_mini.errors import HarlMiniError
 
-__all__ = ["MultiAgentVecEnv", "positive_int", "as_device", "check_float_dtype"]
+__all__ = ["MultiAgentVecEnv", "positive_int", "as_device", "check_float_dtype", "CHECK_EVERY"]
+
+#: the trainer's rollout checks actions and outputs in full on every k-th step (``check=True``)
+CHECK_EVERY = 16
 
 _SPACE_KINDS = ("discrete", "box")
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -126,22 +134,21 @@ class MultiAgentVecEnv:
         self._done_lengths: list[int] = []
         return obs, state
 
-    def step(self, actions):
-        """Advance every copy one step; see the module docstring for what comes back."""
+    def step(self, actions, check: bool = True):
+        """Advance every copy one step; see the module docstring for what comes back.
+
+        ``check=False`` skips the validation of ``actions`` and of the returned tensors (the
+        actions must then be a list of valid tensors on ``device``, e.g. from the trainer's
+        sampler); the episode bookkeeping is the same either way."""
         if not hasattr(self, "obs"):
             raise HarlMiniError(f"{self.name}: call reset() before step()")
-        actions = self.check_actions(actions)
+        if check:
+            actions = self.check_actions(actions)
         obs, state, reward, terminated, truncated, final_obs, final_state = self._step(actions)
-        self._check_obs(obs, state)
-        if final_state is not state or any(f is not o for f, o in zip(final_obs, obs)):  # no copy ended: same objects
-            self._check_obs(final_obs, final_state)
-        self._check_tensor(reward, (self.num_envs,), "reward")
-        for flag, what in ((terminated, "terminated"), (truncated, "truncated")):
-            if flag.dtype != torch.bool or tuple(flag.shape) != (self.num_envs,):
-                raise HarlMiniError(f"{self.name}: {what} must be a [B] bool tensor, got {flag.dtype} "
-                                    f"{list(flag.shape)}")
+        if check:
+            self._check_outputs(obs, state, reward, terminated, truncated, final_obs, final_state)
         done = terminated | truncated
-        self._ep_return += reward.to(torch.float64)
+        self._ep_return += reward
         self.episode_t += 1
         if bool(done.any()):
             idx = torch.nonzero(done).flatten()
@@ -151,6 +158,17 @@ class MultiAgentVecEnv:
             self.episode_t[idx] = 0
         self.obs, self.state = obs, state
         return obs, state, reward, terminated, truncated, final_obs, final_state
+
+    def _check_outputs(self, obs, state, reward, terminated, truncated, final_obs, final_state) -> None:
+        """One clear message if what ``_step`` returned has a wrong shape, dtype or value."""
+        self._check_obs(obs, state)
+        if final_state is not state or any(f is not o for f, o in zip(final_obs, obs)):  # no copy ended: same objects
+            self._check_obs(final_obs, final_state)
+        self._check_tensor(reward, (self.num_envs,), "reward")
+        for flag, what in ((terminated, "terminated"), (truncated, "truncated")):
+            if not isinstance(flag, torch.Tensor) or flag.dtype != torch.bool or tuple(flag.shape) != (self.num_envs,):
+                got = f"{flag.dtype} {list(flag.shape)}" if isinstance(flag, torch.Tensor) else type(flag).__name__
+                raise HarlMiniError(f"{self.name}: {what} must be a [B] bool tensor, got {got}")
 
     def check_actions(self, actions) -> list[torch.Tensor]:
         """Validate one action tensor per agent and return them on ``device``.

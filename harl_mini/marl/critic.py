@@ -148,17 +148,25 @@ class CentralCritic(nn.Module):
 
 
 class LocalCritics(nn.Module):
-    """V^i(o^i), one network and one :class:`ValueNorm` per agent (IPPO).
+    """V^i(o^i), one network and one :class:`ValueNorm` per agent (IPPO), or with
+    ``share=True`` one network and one ValueNorm for all agents (IPPO with a shared critic,
+    as JaxMARL's IPPO: it needs equal observation sizes; still each agent's own V(o^i)).
 
     ``values(state, obs list) -> [B, N]`` de-normalised (the state is ignored).
     """
 
     def __init__(self, obs_dims: Sequence[int], hidden: Sequence[int] = (64, 64), activation=nn.Tanh,
-                 value_norm: bool = True, device="cpu", feature_norm: bool = False, layer_norm: bool = False):
+                 value_norm: bool = True, device="cpu", feature_norm: bool = False, layer_norm: bool = False,
+                 share: bool = False):
         super().__init__()
         self.num_values = len(obs_dims)
-        self.critics = nn.ModuleList([_value_net(d, hidden, activation, feature_norm, layer_norm) for d in obs_dims])
-        self.norm_list = nn.ModuleList([ValueNorm(enabled=value_norm) for _ in obs_dims])
+        self.shared = bool(share)
+        if self.shared and len(set(obs_dims)) != 1:
+            raise HarlMiniError(f"share_critic=True needs every agent's observation to have the same size, "
+                                f"got sizes {list(obs_dims)}")
+        dims = obs_dims[:1] if self.shared else obs_dims
+        self.critics = nn.ModuleList([_value_net(d, hidden, activation, feature_norm, layer_norm) for d in dims])
+        self.norm_list = nn.ModuleList([ValueNorm(enabled=value_norm) for _ in dims])
         self.to(device)
 
     def nets(self) -> list[nn.Module]:
@@ -169,4 +177,6 @@ class LocalCritics(nn.Module):
 
     @torch.no_grad()
     def values(self, state: torch.Tensor, obs) -> torch.Tensor:
+        if self.shared:  # all agents through the one network in one call: [N, B] -> [B, N]
+            return self.norm_list[0].denormalize(self.critics[0](torch.stack(list(obs)))).T
         return torch.stack([n.denormalize(c(o)) for c, n, o in zip(self.critics, self.norm_list, obs)], dim=-1)

@@ -143,6 +143,7 @@ Name                     Default      Meaning
 ``init_mean``            None         initial Gaussian means (linear actors)
 ``share_params``         None         one actor network (None: True for MAPPO only)
 ``agent_id``             None         one-hot id input when shared (None: = share)
+``share_critic``         False        IPPO: one critic network for all agents' V(o^i)
 ``fixed_order``          False        HAPPO/HATRPO order 0..N−1 instead of random
 ``m_clip``               None         clamp M to [1/c, c] (HAPPO/HATRPO)
 ``kl_threshold`` …       see above    HATRPO step constants
@@ -168,7 +169,7 @@ from torch.distributions import kl_divergence
 from harl_mini.algos.common import History, check_finite_loss, explained_variance, resolve_config
 from harl_mini.algos.trpo import make_fvp
 from harl_mini.envs import make_env
-from harl_mini.envs.multi import MultiAgentVecEnv
+from harl_mini.envs.multi import CHECK_EVERY, MultiAgentVecEnv
 from harl_mini.errors import HarlMiniError, check_choice
 from harl_mini.losses import ppo_clip_objective, ratio, surrogate_objective
 from harl_mini.marl import ar, mat
@@ -248,6 +249,7 @@ class MAConfig:
     init_mean: float | tuple[float, ...] | None = None
     share_params: bool | None = None
     agent_id: bool | None = None
+    share_critic: bool = False
     fixed_order: bool = False
     m_clip: float | None = None
     kl_threshold: float = 0.01
@@ -304,6 +306,11 @@ def _resolve(algo: str, hparams: dict) -> MAConfig:
         v = getattr(cfg, name)
         if v is not None and not isinstance(v, bool):
             raise HarlMiniError(f"{name}: expected True, False or None, got {v!r}")
+    if not isinstance(cfg.share_critic, bool):
+        raise HarlMiniError(f"share_critic: expected True or False, got {cfg.share_critic!r}")
+    if cfg.share_critic and spec.critic != "local":
+        raise HarlMiniError(f"share_critic applies to per-agent critics (ippo); {algo}'s critic is already one "
+                            "network on the global state")
     if cfg.agent_id is None:
         cfg.agent_id = cfg.share_params
     if spec.sequential and cfg.share_params:
@@ -392,7 +399,7 @@ class MARunner:
             act_cls = ACTIVATIONS[cfg.activation]
             if spec.critic == "local":
                 self.critic = LocalCritics(env.obs_dims, critic_hidden, act_cls, cfg.value_norm, self.device,
-                                           cfg.feature_norm, cfg.layer_norm)
+                                           cfg.feature_norm, cfg.layer_norm, share=cfg.share_critic)
             else:
                 self.critic = CentralCritic(env.state_dim, critic_hidden, act_cls, cfg.value_norm, self.device,
                                             cfg.feature_norm, cfg.layer_norm)
@@ -416,7 +423,8 @@ class MARunner:
         v = critic.values(state, obs)                                                          # [B, K]
         for t in range(buf.T):
             actions, logp = sample(obs, self.gen)
-            nobs, nstate, reward, term, trunc, fobs, fstate = env.step(actions)
+            # the sampler's actions are valid by construction: full checks on every k-th step only
+            nobs, nstate, reward, term, trunc, fobs, fstate = env.step(actions, check=t % CHECK_EVERY == 0)
             v_next = critic.values(nstate, nobs)
             nv = v_next
             if bool(trunc.any()):  # bootstrap a time limit from the state the step really reached
@@ -424,11 +432,28 @@ class MARunner:
             buf.insert(t, obs, state, actions, logp, v, reward, term, trunc, nv)
             obs, state, v = nobs, nstate, v_next
         buf.episode_returns, buf.episode_lengths = env.pop_episodes()
+        self._check_rollout(buf)
         if not bool(torch.isfinite(buf.logp).all()):
             bad = [i for i in range(self.N) if not bool(torch.isfinite(buf.logp[i]).all())]
             raise HarlMiniError(f"NaN guard: non-finite log-probabilities of agent(s) {bad} at iteration "
                                 f"{self.iteration}; the policy parameters diverged (lower lr / kl_threshold)")
         return buf
+
+    def _check_rollout(self, buf: RolloutBuffer) -> None:
+        """What the environment returned on the steps ``collect`` did not check, all at once:
+        one message naming the first non-finite entry (what, which step, which copy)."""
+        # (name, tensor [T, B, ...], lag): slot t of obs/state holds what step t − 1 returned
+        named = [*((f"obs[{i}]", o, 1) for i, o in enumerate(buf.obs)), ("state", buf.state, 1),
+                 ("reward", buf.rewards, 0), ("final observation (its critic value)", buf.next_values, 0)]
+        if bool(torch.isfinite(torch.cat([x.reshape(-1) for _, x, _ in named])).all()):
+            return
+        for what, x, lag in named:
+            bad = ~torch.isfinite(x)
+            if bool(bad.any()):
+                t, b = torch.nonzero(bad)[0].tolist()[:2]
+                when = f"step {t - lag} of this rollout" if t >= lag else "the last step of the previous rollout"
+                raise HarlMiniError(f"{self.env.name}: the environment returned a non-finite {what} at {when} "
+                                    f"(copy {b}, iteration {self.iteration})")
 
     # -------------------------------------------------------------------------------------
     # Updates
@@ -603,24 +628,31 @@ class MARunner:
         cfg, critic = self.cfg, self.critic
         S = buf.size
         ret = ret.reshape(S, -1)                                                                 # [S, K]
-        inputs = [buf.flat_state()] if critic.num_values == 1 else [buf.flat_obs(i) for i in range(self.N)]
-        targets, olds = [], []
-        for k, (net, norm) in enumerate(zip(critic.nets(), critic.norms())):
-            norm.update(ret[:, k])
-            targets.append(norm.normalize(ret[:, k]))
-            with torch.no_grad():
-                olds.append(net(inputs[k]))
+        if critic.num_values == 1:
+            inputs, rets = [buf.flat_state()], [ret[:, 0]]
+        elif getattr(critic, "shared", False):  # one network: all agents' samples as one batch of N·S rows
+            inputs, rets = [torch.cat([buf.flat_obs(i) for i in range(self.N)])], [ret.T.reshape(-1)]
+        else:
+            inputs, rets = [buf.flat_obs(i) for i in range(self.N)], list(ret.T)
         clip = cfg.clip_eps if cfg.clip_vloss else None
-        mb_size = max(1, S // cfg.critic_minibatches)
+        targets, olds = [], []
+        for net, norm, x, g in zip(critic.nets(), critic.norms(), inputs, rets):
+            norm.update(g)
+            targets.append(norm.normalize(g))
+            with torch.no_grad():  # the old predictions matter only to the clipped value loss
+                olds.append(net(x) if clip is not None else None)
+        R = inputs[0].shape[0]                                                                  # rows: S or N·S
+        mb_size = max(1, R // cfg.critic_minibatches)
         for _ in range(cfg.critic_epochs):
             if cfg.critic_minibatches == 1:
                 batches = [slice(None)]
             else:
-                batches = list(torch.randperm(S, generator=self.gen, device=self.device).split(mb_size))
+                batches = list(torch.randperm(R, generator=self.gen, device=self.device).split(mb_size))
             for mb in batches:
                 loss = 0.0
                 for net, x, y, old in zip(critic.nets(), inputs, targets, olds):
-                    loss = loss + value_loss(net(x[mb]), y[mb], old[mb], clip, cfg.huber_delta)
+                    old_mb = None if old is None else old[mb]
+                    loss = loss + value_loss(net(x[mb]), y[mb], old_mb, clip, cfg.huber_delta)
                 check_finite_loss(loss.detach(), "NaN guard: the critic loss", self.iteration)
                 self.critic_optim.zero_grad(set_to_none=True)
                 loss.backward()

@@ -142,8 +142,9 @@ CELLS: dict[str, dict] = {
         "notes": "JaxMARL baselines/IPPO/ippo_ff_mpe.py (make_train, unchanged; NUM_SEEDS 1). Matched: one "
                  "shared actor without agent id, [64,64] tanh, no ValueNorm/LayerNorm, lr 2.5e-4 annealed, "
                  "clip 0.2, entropy 0.01. Differs: see results/peers/configs/ippo_mpe_simple_spread_jaxmarl.yaml "
-                 "(per-agent critics, separate actor/critic passes, advantage standardisation per iteration, "
-                 "truncation bootstrap); the envs are two implementations of simple_spread v3.",
+                 "(separate actor/critic passes, advantage standardisation per iteration, truncation "
+                 "bootstrap); the envs are two implementations of simple_spread v3. The critic is shared on both "
+                 "sides (harl_mini share_critic, since 2026-12-05; earlier records: one critic per agent).",
     },
     "jaxmarl/ippo-128x128": {
         "peer": "jaxmarl", "task": "MPE simple_spread (discrete, N=3)",

@@ -7,7 +7,9 @@ round (so that load changes hit all of them alike):
   the commit before the change), full-batch product;
 * ``after``: this checkout, full batch (``fvp_subsample = 1``: the default, HARL's choice);
 * ``after-0.2``: this checkout, the product on every 5th sample (``fvp_subsample = 0.2``,
-  OpenAI Baselines' TRPO).
+  OpenAI Baselines' TRPO);
+* ``after-0.2-nodiag``: the same with ``diagnostics=False`` (no KL/entropy pass after the
+  update: the logged ``kl`` and ``entropy`` become NaN, the training itself is unchanged).
 
 Each process builds the named HATRPO config of the environment, runs one warm-up iteration of
 :meth:`harl_mini.marl.runner.MARunner.step` and times ``--iterations`` more
@@ -39,11 +41,13 @@ import harl_mini
 from harl_mini.envs import make_env
 from harl_mini.marl.bench import _scale_config
 from harl_mini.marl.runner import MARunner
-env, iterations, frac = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+env, iterations, frac, diag = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "1"
 cfg = _scale_config(env, "hatrpo")
 hp = dict(cfg["hparams"])
 if frac != 1.0:
     hp["fvp_subsample"] = frac
+if not diag:
+    hp["diagnostics"] = False
 e = make_env(env, num_envs=cfg["num_envs"], seed=0, **cfg["env_kwargs"])
 runner = MARunner(cfg["algo"], e, seed=0, num_envs=cfg["num_envs"], **hp)
 runner.step()
@@ -59,9 +63,10 @@ print(json.dumps({"rate": iterations * runner.buffer.size / dt, "seconds": dt, "
 """
 
 
-def run(tree: Path, env: str, iterations: int, frac: float) -> dict:
+def run(tree: Path, env: str, iterations: int, frac: float, diag: bool) -> dict:
     envvars = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, env, str(iterations), str(frac)], cwd=tree, env=envvars,
+    out = subprocess.run([sys.executable, "-c", CHILD, env, str(iterations), str(frac), "1" if diag else "0"],
+                         cwd=tree, env=envvars,
                          capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -83,25 +88,29 @@ def main() -> int:
     print(f"# before: {args.before} at {commit(args.before)}; after: {ROOT} at {commit(ROOT)}"
           + (" with uncommitted changes to harl_mini/" if dirty else ""))
     print(f"# {args.rounds} rounds x {args.iterations} timed iterations (after one warm-up) per variant and env")
-    variants = [("before", args.before, 1.0), ("after", ROOT, 1.0), ("after-0.2", ROOT, 0.2)]
+    variants = [("before", args.before, 1.0, True), ("after", ROOT, 1.0, True), ("after-0.2", ROOT, 0.2, True),
+                ("after-0.2-nodiag", ROOT, 0.2, False)]
     for env in args.envs.split(","):
-        rates = {name: [] for name, _, _ in variants}
-        hashes = {name: set() for name, _, _ in variants}
+        rates = {v[0]: [] for v in variants}
+        hashes = {v[0]: set() for v in variants}
         for r in range(args.rounds):
-            order = variants[r % 3:] + variants[:r % 3]
-            for name, tree, frac in order:
-                res = run(tree, env, args.iterations, frac)
+            k = r % len(variants)
+            order = variants[k:] + variants[:k]
+            for name, tree, frac, diag in order:
+                res = run(tree, env, args.iterations, frac, diag)
                 rates[name].append(res["rate"])
                 hashes[name].add(res["hash"])
-                print(f"{env} round {r} {name:<10} {res['rate']:8.0f} steps/s ({res['seconds']:.1f} s) "
+                print(f"{env} round {r} {name:<16} {res['rate']:8.0f} steps/s ({res['seconds']:.1f} s) "
                       f"params {res['hash']}  [{res['harl_mini']}]", flush=True)
         b = rates["before"]
-        for name in ("after", "after-0.2"):
+        for name in ("after", "after-0.2", "after-0.2-nodiag"):
             ratios = [a / bb for a, bb in zip(rates[name], b)]
             print(f"SUMMARY {env} {name} / before: median {statistics.median(ratios):.2f} "
                   f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds; "
                   f"median rate {statistics.median(rates[name]):.0f} vs {statistics.median(b):.0f} steps/s")
         print(f"SUMMARY {env} bit-identical after vs before (full batch): {hashes['after'] == hashes['before']}")
+        print(f"SUMMARY {env} bit-identical after-0.2-nodiag vs after-0.2 (diagnostics do not train): "
+              f"{hashes['after-0.2-nodiag'] == hashes['after-0.2']}")
     return 0
 
 
