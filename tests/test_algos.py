@@ -221,7 +221,8 @@ def test_write_run_takes_the_union_of_columns(tmp_path):
 
 @pytest.mark.parametrize("kind", ["discrete", "box"])
 @pytest.mark.parametrize("norms", [False, True])
-def test_gauss_newton_fvp_equals_double_backprop(kind, norms):
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_gauss_newton_fvp_equals_double_backprop(kind, norms, activation):
     """F = E[Jᵀ M J] (forward + reverse mode) is the Hessian of the mean KL at θ_old."""
     from harl_mini.algos.trpo import make_fvp
     from harl_mini.marl.actors import MultiAgentActors
@@ -229,7 +230,7 @@ def test_gauss_newton_fvp_equals_double_backprop(kind, norms):
 
     torch.manual_seed(0)
     space = ("discrete", 4) if kind == "discrete" else ("box", 3)
-    actors = MultiAgentActors([5], [space], hidden=(16, 16), activation="relu", log_std_init=-0.4,
+    actors = MultiAgentActors([5], [space], hidden=(16, 16), activation=activation, log_std_init=-0.4,
                               feature_norm=norms, layer_norm=norms).double()
     pol = actors.policy(0)
     with torch.no_grad():  # move away from the output-gain-0.01 start so that M is far from uniform
@@ -247,3 +248,36 @@ def test_gauss_newton_fvp_equals_double_backprop(kind, norms):
         torch.testing.assert_close(fvp(u), fvp_exact(u), rtol=1e-9, atol=1e-11)
     with pytest.raises(HarlMiniError, match="unknown method 'nope'"):
         make_fvp(pol, x, method="nope")
+
+
+@pytest.mark.parametrize("norms", [False, True])
+def test_linearize_is_the_forward_mode_derivative(norms):
+    """linearize's hand-written J·dp equals torch.func.jvp's, layer types it does not know
+    fall back (jvp_of None), and the Gauss–Newton product is right through the fallback too."""
+    from torch.func import functional_call, jvp
+
+    from harl_mini.algos.trpo import linearize, make_fvp
+    from harl_mini.marl.actors import with_layer_norms
+    from harl_mini.nets import CategoricalPolicy, flat_params, mlp
+
+    torch.manual_seed(1)
+    net = with_layer_norms(mlp([6, 12, 12, 3], torch.nn.Tanh), norms, norms).double()
+    with torch.no_grad():
+        for p in net.parameters():  # LayerNorm weights away from 1, biases away from 0
+            p.add_(0.3 * torch.randn_like(p))
+    x = torch.randn(40, 6, dtype=torch.float64)
+    names = dict(net.named_parameters())
+    tangents = {n: torch.randn_like(p) for n, p in names.items()}
+    y, jvp_of = linearize(net, x)
+    torch.testing.assert_close(y, net(x), rtol=0, atol=0)
+    mine = jvp_of({id(p): tangents[n] for n, p in names.items()})
+    _, ref = jvp(lambda *ps: functional_call(net, dict(zip(names, ps)), (x,)),
+                 tuple(p.detach() for p in names.values()), tuple(tangents.values()))
+    torch.testing.assert_close(mine, ref, rtol=1e-10, atol=1e-12)
+    assert float(ref.norm()) > 1e-2
+    # an unknown layer: no hand-written derivative, the caller falls back to torch.func.jvp
+    assert linearize(torch.nn.Sequential(torch.nn.Linear(6, 3), torch.nn.ELU()).double(), x)[1] is None
+    pol = CategoricalPolicy(6, 3, (12,)).double()
+    pol.logits_net = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.ELU(), torch.nn.Linear(12, 3)).double()
+    v = torch.randn(flat_params(pol).numel(), dtype=torch.float64)
+    torch.testing.assert_close(make_fvp(pol, x, method="gauss_newton")(v), make_fvp(pol, x)(v), rtol=1e-9, atol=1e-11)

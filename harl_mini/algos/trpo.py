@@ -178,10 +178,12 @@ def make_fvp_gn(policy, obs: torch.Tensor):
     * Categorical, η = logits z: M u = p ⊙ u − p (pᵀu) (softmax covariance);
     * diagonal Gaussian, η = (μ, log σ): M = diag(1/σ², 2) (no cross term).
 
-    J v comes from forward-mode differentiation (:func:`torch.func.jvp`) and Jᵀ(M J v)
-    from one backward pass through a graph of the network's output built once and kept for
-    every product of the CG solve (the reverse pass needs no new forward). Same matrix as
-    :func:`make_fvp` (tests compare them).
+    J v comes from :func:`linearize` (the network's forward-mode derivative written out for
+    Linear, Tanh, ReLU and LayerNorm layers, from activations saved once per solve; other
+    layers fall back to :func:`torch.func.jvp`), and Jᵀ(M J v) from one backward pass
+    through a graph of the network's output built once and kept for every product of the
+    CG solve (the reverse pass needs no new forward). Same matrix as :func:`make_fvp`
+    (tests compare them).
     """
     import warnings
 
@@ -204,7 +206,7 @@ def make_fvp_gn(policy, obs: torch.Tensor):
     sizes = [p.numel() for p in params]
     n = obs.shape[0]
     with torch.enable_grad():
-        y = net(obs)                                              # kept: Jᵀ u for every product
+        y, jvp_of = linearize(net, obs)                           # y kept: Jᵀ u for every product
     out_old = y.detach()
     with torch.no_grad():
         if isinstance(policy, CategoricalPolicy):
@@ -218,9 +220,12 @@ def make_fvp_gn(policy, obs: torch.Tensor):
     def fisher_vector_product(v: torch.Tensor) -> torch.Tensor:
         chunks = dict(zip((id(p) for p in params), torch.split(v, sizes)))
         tangents = tuple(chunks[id(p)].view_as(p) for p in net_params)
-        with warnings.catch_warnings():  # the first jvp call warns about torch.jit.script (torch 2.13)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            _, jv = jvp(out, tuple(p.detach() for p in net_params), tangents)                # J v, [n, K]
+        if jvp_of is not None:
+            jv = jvp_of({id(p): t for p, t in zip(net_params, tangents)})                     # J v, [n, K]
+        else:
+            with warnings.catch_warnings():  # the first jvp call warns about torch.jit.script (torch 2.13)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                _, jv = jvp(out, tuple(p.detach() for p in net_params), tangents)            # J v, [n, K]
         if isinstance(policy, CategoricalPolicy):
             mjv = prob * jv - prob * (prob * jv).sum(-1, keepdim=True)
         else:
@@ -239,6 +244,75 @@ def make_fvp_gn(policy, obs: torch.Tensor):
         return torch.cat(pieces)
 
     return fisher_vector_product
+
+
+def linearize(net: torch.nn.Module, x: torch.Tensor):
+    """``(y, jvp_of)``: the output y = net(x) (with its autograd graph) and a function that
+    maps parameter tangents ``{id(p): dp}`` to J·dp = Σ_p ∂y/∂p · dp, the network's
+    forward-mode derivative at these parameters and this input (x itself is constant).
+
+    ``net`` must be an ``nn.Sequential`` of Linear, Tanh, ReLU and LayerNorm layers (what
+    :func:`harl_mini.nets.mlp` and :func:`harl_mini.marl.actors.with_layer_norms` build);
+    for anything else ``jvp_of`` is None and the caller uses :func:`torch.func.jvp`. The
+    forward saves, per layer, what its derivative needs, so each product is a few matrix
+    products and elementwise operations, with no dual tensors::
+
+        Linear     z = h Wᵀ + b              dz = dh Wᵀ + h dWᵀ + db
+        Tanh       y = tanh z                dy = (1 − y²) ⊙ dz
+        ReLU       y = max(z, 0)             dy = 1[z > 0] ⊙ dz
+        LayerNorm  x̂ = (x − μ)/σ, y = γ x̂ + β
+                   dx̂ = (dx − mean(dx) − x̂ ⊙ mean(x̂ ⊙ dx)) / σ,   dy = γ dx̂ + dγ x̂ + dβ
+
+    (μ, σ² the mean and biased variance over the last dimension, σ = √(σ² + ε)).
+    """
+    nn = torch.nn
+    layers = list(net) if isinstance(net, nn.Sequential) else [net]
+    ok = all(isinstance(m, (nn.Linear, nn.Tanh, nn.ReLU)) or (isinstance(m, nn.LayerNorm) and m.elementwise_affine
+             and m.bias is not None
+             and len(m.normalized_shape) == 1) for m in layers)
+    y = net(x)
+    if not ok:
+        return y, None
+    saved = []                                     # per layer: (module, what its derivative needs)
+    with torch.no_grad():
+        h = x
+        for m in layers:
+            if isinstance(m, nn.Linear):
+                saved.append((m, h))
+                h = m(h)
+            elif isinstance(m, nn.Tanh):
+                h = m(h)
+                saved.append((m, 1.0 - h * h))
+            elif isinstance(m, nn.ReLU):
+                saved.append((m, (h > 0).to(h.dtype)))
+                h = m(h)
+            else:
+                mu = h.mean(-1, keepdim=True)
+                inv_sigma = torch.rsqrt(h.var(-1, unbiased=False, keepdim=True) + m.eps)
+                x_hat = (h - mu) * inv_sigma
+                saved.append((m, (x_hat, inv_sigma)))
+                h = m(h)
+
+    def jvp_of(tangent: dict) -> torch.Tensor:
+        dh = None                                  # the input is constant
+        for m, keep in saved:
+            if isinstance(m, nn.Linear):
+                dz = torch.addmm(tangent[id(m.bias)], keep, tangent[id(m.weight)].T) if m.bias is not None \
+                    else keep @ tangent[id(m.weight)].T
+                dh = dz if dh is None else torch.addmm(dz, dh, m.weight.detach().T)
+            elif isinstance(m, (nn.Tanh, nn.ReLU)):
+                dh = None if dh is None else dh.mul_(keep)           # dh is always a fresh tensor here
+            else:
+                x_hat, inv_sigma = keep
+                out = torch.addcmul(tangent[id(m.bias)], x_hat, tangent[id(m.weight)])   # dγ x̂ + dβ
+                if dh is not None:
+                    d_hat = dh - dh.mean(-1, keepdim=True)
+                    d_hat.addcmul_(x_hat, (x_hat * dh).mean(-1, keepdim=True), value=-1.0).mul_(inv_sigma)
+                    out.addcmul_(d_hat, m.weight.detach())                                   # + γ dx̂
+                dh = out
+        return dh
+
+    return y, jvp_of
 
 
 def train(env, steps: int, seed: int = 0, device="cpu", progress: bool = True, log=None, **hparams) -> History:
