@@ -1,0 +1,111 @@
+"""IPPO on MPE simple_spread at JaxMARL's sizes, before and after the rollout's hot-loop changes.
+
+The changes (commit 0a1b64c): the trainer's rollout validates actions and environment outputs
+in full on every ``CHECK_EVERY``-th step only (its own sampled actions are valid by
+construction) and checks the whole rollout's observations and rewards once at its end; the
+critic skips its old-prediction pass when the value loss is not clipped; and IPPO may share
+one critic network between agents (``share_critic``, JaxMARL's architecture).
+
+Variants, each a fresh process with one torch thread, in rotating order within every round:
+
+* ``before``: an older checkout (``--before DIR``, e.g. a ``git worktree`` of 8d7f247),
+  one critic per agent (the only choice there);
+* ``after``: this checkout, one critic per agent (``share_critic=False``): its parameters
+  must equal ``before``'s bit for bit (the changes skip checks, not computations);
+* ``after-shared``: this checkout with ``share_critic=True`` (the config of the peer
+  benchmark's JaxMARL cells, ``results/peers/configs/ippo_mpe_simple_spread_jaxmarl.yaml``).
+
+Each process builds the config at ``--envs`` copies, runs one warm-up iteration of
+:meth:`harl_mini.marl.runner.MARunner.step`, times ``--iterations`` more and prints a hash of
+all parameters.
+
+    python results/speed/ippo_hot_loop.py --before /tmp/before8d7 > results/speed/ippo_hot_loop.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CONFIG = ROOT / "results/peers/configs/ippo_mpe_simple_spread_jaxmarl.yaml"
+
+CHILD = r"""
+import hashlib, json, sys, time, torch, yaml
+torch.set_num_threads(1)
+import harl_mini
+from harl_mini.marl.runner import MARunner
+config, num_envs, iterations, shared = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+cfg = yaml.safe_load(open(config))  # not load_config: the older checkout would reject share_critic
+hp = {k: v for k, v in cfg["hparams"].items() if k != "share_critic"}
+if shared != "n/a":
+    hp["share_critic"] = shared == "1"
+runner = MARunner(cfg["algo"], cfg["env"], seed=0, env_kwargs=cfg["env_kwargs"], num_envs=num_envs, **hp)
+runner.step()
+t0 = time.perf_counter()
+for _ in range(iterations):
+    runner.step()
+dt = time.perf_counter() - t0
+h = hashlib.sha256()
+for p in list(runner.actors.parameters()) + list(runner.critic.parameters()):
+    h.update(p.detach().double().numpy().tobytes())
+print(json.dumps({"rate": iterations * runner.buffer.size / dt, "seconds": dt, "hash": h.hexdigest()[:16],
+                  "harl_mini": harl_mini.__file__}))
+"""
+
+
+def run(tree: Path, num_envs: int, iterations: int, shared: str) -> dict:
+    envvars = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-c", CHILD, str(CONFIG), str(num_envs), str(iterations), shared],
+                         cwd=tree, env=envvars, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--before", required=True, type=Path, help="checkout of the commit before the change")
+    ap.add_argument("--envs", default="16,128", help="numbers of copies (128 steps each)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--iterations", type=int, default=8)
+    args = ap.parse_args()
+    commit = lambda d: subprocess.run(["git", "-C", str(d), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                      text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "harl_mini"], capture_output=True,
+                           text=True).stdout.strip() != ""
+    from harl_mini.provenance import cpu_model
+    print(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; {cpu_model()} x{os.cpu_count()}; one torch "
+          f"thread per process; load average at start {os.getloadavg()[0]:.2f}")
+    print(f"# before: {args.before} at {commit(args.before)}; after: {ROOT} at {commit(ROOT)}"
+          + (" with uncommitted changes to harl_mini/" if dirty else ""))
+    print(f"# config {CONFIG.relative_to(ROOT)}; {args.rounds} rounds x {args.iterations} timed iterations "
+          "(after one warm-up) per variant and size")
+    variants = [("before", args.before, "n/a"), ("after", ROOT, "0"), ("after-shared", ROOT, "1")]
+    for num_envs in (int(n) for n in args.envs.split(",")):
+        rates = {v[0]: [] for v in variants}
+        hashes = {v[0]: set() for v in variants}
+        for r in range(args.rounds):
+            k = r % len(variants)
+            for name, tree, shared in variants[k:] + variants[:k]:
+                res = run(tree, num_envs, args.iterations, shared)
+                rates[name].append(res["rate"])
+                hashes[name].add(res["hash"])
+                print(f"{num_envs}x128 round {r} {name:<13} {res['rate']:8.0f} env-steps/s ({res['seconds']:.1f} s) "
+                      f"params {res['hash']}  [{res['harl_mini']}]", flush=True)
+        for name in ("after", "after-shared"):
+            ratios = [a / b for a, b in zip(rates[name], rates["before"])]
+            print(f"SUMMARY {num_envs}x128 {name} / before: median {statistics.median(ratios):.2f} "
+                  f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds; median rate "
+                  f"{statistics.median(rates[name]):.0f} vs {statistics.median(rates['before']):.0f} env-steps/s")
+        print(f"SUMMARY {num_envs}x128 bit-identical after vs before: {hashes['after'] == hashes['before']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
