@@ -16,23 +16,23 @@ on the true KL and the surrogate), then refits the value function by regression.
 Implementation details (each item names the lines that implement it; a test keeps the
 line numbers honest):
 
-1. [L340–342] Vectorised rollouts, GAE(γ, λ) advantages with truncation bootstrapping
+1. [L339–341] Vectorised rollouts, GAE(γ, λ) advantages with truncation bootstrapping
    (``collect``, ``harl_mini.advantages.gae``).
-2. [L348] Advantages standardised over the whole batch (mean 0, std 1).
-3. [L354, L356] Surrogate L(θ) = mean(ξ(θ) Â) via ``losses.surrogate_objective``; its gradient at
+2. [L347] Advantages standardised over the whole batch (mean 0, std 1).
+3. [L353, L355] Surrogate L(θ) = mean(ξ(θ) Â) via ``losses.surrogate_objective``; its gradient at
    θ_old is the batch's policy-gradient estimate g (time steps weighted equally, no γ^t).
-4. [L162–163, L166, L361–362, L364] Fisher-vector products by double backpropagation of the mean *true* KL
+4. [L162–163, L166, L360–361, L363] Fisher-vector products by double backpropagation of the mean *true* KL
    (Categorical: Σ_a π_old log(π_old/π_θ); diagonal Gaussian: the closed form, summed over
    action dimensions), optionally on a random subsample of the batch (TRPO used 10 %).
    Unlike HARL's discrete HATRPO, the KL is π_old-weighted, so F is the Fisher matrix.
-5. [L375–376] Damping ν = ``damping`` added inside ``trpo_step`` (CG solves (F + νI) s = g, and
+5. [L374–375] Damping ν = ``damping`` added inside ``trpo_step`` (CG solves (F + νI) s = g, and
    the step length uses sᵀ(F + νI)s, as in Spinning Up and HARL).
-6. [L371–372, L377–379] Line search: the true mean KL ≤ δ and the surrogate improves (and, if
+6. [L370–371, L376–378] Line search: the true mean KL ≤ δ and the surrogate improves (and, if
    ``accept_ratio`` > 0, improves by at least that fraction of the linear prediction);
    if no fraction of the step passes, the policy is left unchanged.
-7. [L383–385] Value function fitted after the policy step by Adam regression on the TD(λ)
+7. [L382–384] Value function fitted after the policy step by Adam regression on the TD(λ)
    targets, ``vf_epochs`` passes of ``vf_minibatches`` minibatches.
-8. [L394–398] Diagnostics: KL and surrogate gain of the accepted step, number of backtracks,
+8. [L393–397] Diagnostics: KL and surrogate gain of the accepted step, number of backtracks,
    entropy, explained variance.
 
 Constants of the trust-region step (TRPO paper / Spinning Up / HARL; see theory reference §2d):
