@@ -1,4 +1,4 @@
-"""IPPO on MPE simple_spread at JaxMARL's sizes, before and after the rollout's hot-loop changes.
+"""The rollout's hot-loop changes, before and after: IPPO at JaxMARL's sizes on MPE simple_spread (or any config).
 
 The changes (commit 0a1b64c): the trainer's rollout validates actions and environment outputs
 in full on every ``CHECK_EVERY``-th step only (its own sampled actions are valid by
@@ -19,7 +19,13 @@ Each process builds the config at ``--envs`` copies, runs one warm-up iteration 
 :meth:`harl_mini.marl.runner.MARunner.step`, times ``--iterations`` more and prints a hash of
 all parameters.
 
-    python results/speed/ippo_hot_loop.py --before /tmp/before8d7 > results/speed/ippo_hot_loop.txt
+    python results/speed/hot_loop.py --before /tmp/before8d7 > results/speed/hot_loop_ippo.txt
+
+``--config FILE`` times another config instead (e.g. ``configs/mpe/simple_spread/happo.yaml``,
+to check that HAPPO and MAPPO lose no speed); ``after-shared`` then runs only for IPPO, and
+``--envs`` defaults to the config's own number of copies.
+
+    python results/speed/hot_loop.py --before /tmp/before8d7 --config configs/mpe/simple_spread/happo.yaml > results/speed/hot_loop_happo.txt
 """
 
 from __future__ import annotations
@@ -61,9 +67,9 @@ print(json.dumps({"rate": iterations * runner.buffer.size / dt, "seconds": dt, "
 """
 
 
-def run(tree: Path, num_envs: int, iterations: int, shared: str) -> dict:
+def run(tree: Path, config: Path, num_envs: int, iterations: int, shared: str) -> dict:
     envvars = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(CONFIG), str(num_envs), str(iterations), shared],
+    out = subprocess.run([sys.executable, "-c", CHILD, str(config), str(num_envs), str(iterations), shared],
                          cwd=tree, env=envvars, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -71,7 +77,9 @@ def run(tree: Path, num_envs: int, iterations: int, shared: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", required=True, type=Path, help="checkout of the commit before the change")
-    ap.add_argument("--envs", default="16,128", help="numbers of copies (128 steps each)")
+    ap.add_argument("--config", type=Path, default=CONFIG, help="a harl_mini config file")
+    ap.add_argument("--envs", default=None, help="numbers of copies (default: 16,128 for the JaxMARL config, "
+                                                  "else the config's num_envs)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=8)
     args = ap.parse_args()
@@ -84,26 +92,33 @@ def main() -> int:
           f"thread per process; load average at start {os.getloadavg()[0]:.2f}")
     print(f"# before: {args.before} at {commit(args.before)}; after: {ROOT} at {commit(ROOT)}"
           + (" with uncommitted changes to harl_mini/" if dirty else ""))
-    print(f"# config {CONFIG.relative_to(ROOT)}; {args.rounds} rounds x {args.iterations} timed iterations "
-          "(after one warm-up) per variant and size")
-    variants = [("before", args.before, "n/a"), ("after", ROOT, "0"), ("after-shared", ROOT, "1")]
-    for num_envs in (int(n) for n in args.envs.split(",")):
+    import yaml
+    config = args.config.resolve()
+    spec = yaml.safe_load(config.read_text())
+    ippo = spec["algo"] == "ippo"
+    sizes = args.envs or ("16,128" if config == CONFIG else str(spec.get("num_envs", 256)))
+    steps = spec.get("hparams", {}).get("num_steps")
+    print(f"# config {config.relative_to(ROOT)} ({spec['algo']}, {steps} steps per copy); {args.rounds} rounds x "
+          f"{args.iterations} timed iterations (after one warm-up) per variant and size")
+    variants = [("before", args.before, "n/a"), ("after", ROOT, "0" if ippo else "n/a")]
+    variants += [("after-shared", ROOT, "1")] if ippo else []
+    for num_envs in (int(n) for n in sizes.split(",")):
         rates = {v[0]: [] for v in variants}
         hashes = {v[0]: set() for v in variants}
         for r in range(args.rounds):
             k = r % len(variants)
             for name, tree, shared in variants[k:] + variants[:k]:
-                res = run(tree, num_envs, args.iterations, shared)
+                res = run(tree, config, num_envs, args.iterations, shared)
                 rates[name].append(res["rate"])
                 hashes[name].add(res["hash"])
-                print(f"{num_envs}x128 round {r} {name:<13} {res['rate']:8.0f} env-steps/s ({res['seconds']:.1f} s) "
+                print(f"{num_envs}x{steps} round {r} {name:<13} {res['rate']:8.0f} env-steps/s ({res['seconds']:.1f} s) "
                       f"params {res['hash']}  [{res['harl_mini']}]", flush=True)
-        for name in ("after", "after-shared"):
+        for name in [v[0] for v in variants[1:]]:
             ratios = [a / b for a, b in zip(rates[name], rates["before"])]
-            print(f"SUMMARY {num_envs}x128 {name} / before: median {statistics.median(ratios):.2f} "
+            print(f"SUMMARY {num_envs}x{steps} {name} / before: median {statistics.median(ratios):.2f} "
                   f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds; median rate "
                   f"{statistics.median(rates[name]):.0f} vs {statistics.median(rates['before']):.0f} env-steps/s")
-        print(f"SUMMARY {num_envs}x128 bit-identical after vs before: {hashes['after'] == hashes['before']}")
+        print(f"SUMMARY {num_envs}x{steps} bit-identical after vs before: {hashes['after'] == hashes['before']}")
     return 0
 
 
