@@ -70,6 +70,9 @@ CASES = {
                                   "hparams: {num_steps: 2, gamma: 0.9, hidden: [8], eval_interval: 3}\n"),
     "a1a2-mappo": ("mappo", "env: game:a1a2\nnum_envs: 64\nhparams: {num_steps: 1, eval_interval: 1, "
                             "share_params: false, num_minibatches: 2}\n"),
+    "climbing-ippo-shared-critic": ("ippo", "env: game:climbing\nenv_kwargs: {episode_length: 3}\nnum_envs: 16\n"
+                                            "hparams: {num_steps: 2, hidden: [8], share_critic: true, "
+                                            "critic_minibatches: 2, eval_interval: 3}\n"),
 }
 
 
