@@ -25,16 +25,10 @@ float64 is tested in tests/test_algos.py), so their parameters differ in roundin
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+from _side_by_side import ROOT, header, interleave, run_child, summarize
 
 CHILD = r"""
 import hashlib, json, sys, time, torch
@@ -65,14 +59,6 @@ print(json.dumps({"rate": iterations * runner.buffer.size / dt, "seconds": dt, "
 """
 
 
-def run(tree: Path, env: str, iterations: int, frac: float, diag: bool) -> dict:
-    envvars = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, env, str(iterations), str(frac), "1" if diag else "0"],
-                         cwd=tree, env=envvars,
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", required=True, type=Path, help="checkout of the commit before the change")
@@ -80,36 +66,17 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=3)
     args = ap.parse_args()
-    commit = lambda d: subprocess.run(["git", "-C", str(d), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                      text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "harl_mini"], capture_output=True,
-                           text=True).stdout.strip() != ""
-    from harl_mini.provenance import cpu_model
-    print(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; {cpu_model()} x{os.cpu_count()}; one torch "
-          f"thread per process; load average at start {os.getloadavg()[0]:.2f}")
-    print(f"# before: {args.before} at {commit(args.before)}; after: {ROOT} at {commit(ROOT)}"
-          + (" with uncommitted changes to harl_mini/" if dirty else ""))
+    header(args.before)
     print(f"# {args.rounds} rounds x {args.iterations} timed iterations (after one warm-up) per variant and env")
-    variants = [("before", args.before, 1.0, True), ("after", ROOT, 1.0, True), ("after-0.2", ROOT, 0.2, True),
-                ("after-0.2-nodiag", ROOT, 0.2, False)]
+    variants = [("before", args.before, (1.0, True)), ("after", ROOT, (1.0, True)), ("after-0.2", ROOT, (0.2, True)),
+                ("after-0.2-nodiag", ROOT, (0.2, False))]
     for env in args.envs.split(","):
-        rates = {v[0]: [] for v in variants}
-        hashes = {v[0]: set() for v in variants}
-        for r in range(args.rounds):
-            k = r % len(variants)
-            order = variants[k:] + variants[:k]
-            for name, tree, frac, diag in order:
-                res = run(tree, env, args.iterations, frac, diag)
-                rates[name].append(res["rate"])
-                hashes[name].add(res["hash"])
-                print(f"{env} round {r} {name:<16} {res['rate']:8.0f} steps/s ({res['seconds']:.1f} s) "
-                      f"params {res['hash']}  [{res['harl_mini']}]", flush=True)
-        b = rates["before"]
-        for name in ("after", "after-0.2", "after-0.2-nodiag"):
-            ratios = [a / bb for a, bb in zip(rates[name], b)]
-            print(f"SUMMARY {env} {name} / before: median {statistics.median(ratios):.2f} "
-                  f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds; "
-                  f"median rate {statistics.median(rates[name]):.0f} vs {statistics.median(b):.0f} steps/s")
+        def measure(tree, extra):
+            frac, diag = extra
+            return run_child(tree, CHILD, env, args.iterations, frac, "1" if diag else "0")
+
+        rates, hashes = interleave(variants, args.rounds, measure, env, "steps/s")
+        summarize(env, rates, ("after", "after-0.2", "after-0.2-nodiag"), "steps/s")
         print(f"SUMMARY {env} bit-identical after-0.2-nodiag vs after-0.2 (diagnostics do not train): "
               f"{hashes['after-0.2-nodiag'] == hashes['after-0.2']}")
     return 0

@@ -31,16 +31,10 @@ to check that HAPPO and MAPPO lose no speed); ``after-shared`` then runs only fo
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+from _side_by_side import ROOT, header, interleave, run_child, summarize
 CONFIG = ROOT / "results/peers/configs/ippo_mpe_simple_spread_jaxmarl.yaml"
 
 CHILD = r"""
@@ -67,13 +61,6 @@ print(json.dumps({"rate": iterations * runner.buffer.size / dt, "seconds": dt, "
 """
 
 
-def run(tree: Path, config: Path, num_envs: int, iterations: int, shared: str) -> dict:
-    envvars = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(config), str(num_envs), str(iterations), shared],
-                         cwd=tree, env=envvars, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", required=True, type=Path, help="checkout of the commit before the change")
@@ -83,15 +70,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=8)
     args = ap.parse_args()
-    commit = lambda d: subprocess.run(["git", "-C", str(d), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                      text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "harl_mini"], capture_output=True,
-                           text=True).stdout.strip() != ""
-    from harl_mini.provenance import cpu_model
-    print(f"# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}; {cpu_model()} x{os.cpu_count()}; one torch "
-          f"thread per process; load average at start {os.getloadavg()[0]:.2f}")
-    print(f"# before: {args.before} at {commit(args.before)}; after: {ROOT} at {commit(ROOT)}"
-          + (" with uncommitted changes to harl_mini/" if dirty else ""))
+    header(args.before)
     import yaml
     config = args.config.resolve()
     spec = yaml.safe_load(config.read_text())
@@ -103,22 +82,12 @@ def main() -> int:
     variants = [("before", args.before, "n/a"), ("after", ROOT, "0" if ippo else "n/a")]
     variants += [("after-shared", ROOT, "1")] if ippo else []
     for num_envs in (int(n) for n in sizes.split(",")):
-        rates = {v[0]: [] for v in variants}
-        hashes = {v[0]: set() for v in variants}
-        for r in range(args.rounds):
-            k = r % len(variants)
-            for name, tree, shared in variants[k:] + variants[:k]:
-                res = run(tree, config, num_envs, args.iterations, shared)
-                rates[name].append(res["rate"])
-                hashes[name].add(res["hash"])
-                print(f"{num_envs}x{steps} round {r} {name:<13} {res['rate']:8.0f} env-steps/s ({res['seconds']:.1f} s) "
-                      f"params {res['hash']}  [{res['harl_mini']}]", flush=True)
-        for name in [v[0] for v in variants[1:]]:
-            ratios = [a / b for a, b in zip(rates[name], rates["before"])]
-            print(f"SUMMARY {num_envs}x{steps} {name} / before: median {statistics.median(ratios):.2f} "
-                  f"[{min(ratios):.2f}-{max(ratios):.2f}] over {len(ratios)} rounds; median rate "
-                  f"{statistics.median(rates[name]):.0f} vs {statistics.median(rates['before']):.0f} env-steps/s")
-        print(f"SUMMARY {num_envs}x{steps} bit-identical after vs before: {hashes['after'] == hashes['before']}")
+        label = f"{num_envs}x{steps}"
+        rates, hashes = interleave(variants, args.rounds,
+                                   lambda tree, shared: run_child(tree, CHILD, config, num_envs, args.iterations, shared),
+                                   label, "env-steps/s")
+        summarize(label, rates, [v[0] for v in variants[1:]], "env-steps/s")
+        print(f"SUMMARY {label} bit-identical after vs before: {hashes['after'] == hashes['before']}")
     return 0
 
 
