@@ -19,6 +19,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: The end of every child script: one warm-up iteration, ``iterations`` timed ones, and the JSON
+#: line. The script's own start imports hashlib, json, time and harl_mini and defines ``runner``,
+#: ``iterations`` and ``hashed`` (the parameters whose hash shows whether two variants train alike).
+CHILD_TIMED_STEPS = r"""
+runner.step()
+t0 = time.perf_counter()
+for _ in range(iterations):
+    runner.step()
+dt = time.perf_counter() - t0
+h = hashlib.sha256()
+for p in hashed:
+    h.update(p.detach().double().numpy().tobytes())
+print(json.dumps({"rate": iterations * runner.buffer.size / dt, "seconds": dt, "hash": h.hexdigest()[:16],
+                  "harl_mini": harl_mini.__file__}))
+"""
+
+
 def header(before: Path) -> None:
     """Print the date, CPU, load and the two commits compared."""
     from harl_mini.provenance import cpu_model

@@ -28,7 +28,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from _side_by_side import ROOT, header, interleave, run_child, summarize
+from _side_by_side import CHILD_TIMED_STEPS, ROOT, header, interleave, run_child, summarize
 
 CHILD = r"""
 import hashlib, json, sys, time, torch
@@ -46,17 +46,8 @@ if not diag:
     hp["diagnostics"] = False
 e = make_env(env, num_envs=cfg["num_envs"], seed=0, **cfg["env_kwargs"])
 runner = MARunner(cfg["algo"], e, seed=0, num_envs=cfg["num_envs"], **hp)
-runner.step()
-t0 = time.perf_counter()
-for _ in range(iterations):
-    runner.step()
-dt = time.perf_counter() - t0
-h = hashlib.sha256()
-for p in runner.actors.parameters():
-    h.update(p.detach().double().numpy().tobytes())
-print(json.dumps({"rate": iterations * runner.buffer.size / dt, "seconds": dt, "hash": h.hexdigest()[:16],
-                  "harl_mini": harl_mini.__file__}))
-"""
+hashed = runner.actors.parameters()
+""" + CHILD_TIMED_STEPS
 
 
 def main() -> int:

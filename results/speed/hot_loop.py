@@ -34,7 +34,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from _side_by_side import ROOT, header, interleave, run_child, summarize
+from _side_by_side import CHILD_TIMED_STEPS, ROOT, header, interleave, run_child, summarize
 CONFIG = ROOT / "results/peers/configs/ippo_mpe_simple_spread_jaxmarl.yaml"
 
 CHILD = r"""
@@ -48,17 +48,8 @@ hp = {k: v for k, v in cfg["hparams"].items() if k != "share_critic"}
 if shared != "n/a":
     hp["share_critic"] = shared == "1"
 runner = MARunner(cfg["algo"], cfg["env"], seed=0, env_kwargs=cfg["env_kwargs"], num_envs=num_envs, **hp)
-runner.step()
-t0 = time.perf_counter()
-for _ in range(iterations):
-    runner.step()
-dt = time.perf_counter() - t0
-h = hashlib.sha256()
-for p in list(runner.actors.parameters()) + list(runner.critic.parameters()):
-    h.update(p.detach().double().numpy().tobytes())
-print(json.dumps({"rate": iterations * runner.buffer.size / dt, "seconds": dt, "hash": h.hexdigest()[:16],
-                  "harl_mini": harl_mini.__file__}))
-"""
+hashed = list(runner.actors.parameters()) + list(runner.critic.parameters())
+""" + CHILD_TIMED_STEPS
 
 
 def main() -> int:
